@@ -1,0 +1,117 @@
+"""Vaccine: perturbation-aware alignment (Huang, Hu, Liu; NeurIPS 2024, arXiv 2402.01109).
+
+Each training step, as the authors' code does it:
+
+1. Pass 1: forward and backward on the batch; record g_l = d loss / d (output of the
+   self-attention module of layer l). No optimizer step.
+2. One global norm ||g|| = sqrt(sum_l ||g_l||^2); eps_l = rho * g_l / (||g|| + 1e-7), the
+   ascent direction that most increases the loss for a perturbation of size rho.
+3. Pass 2: forward with eps_l added to each attention output as a constant, backward. The
+   optimizer steps on these gradients only.
+
+Pass 1 here asks autograd for d loss / d eps only (``torch.autograd.grad``), not for the
+weights' gradients, so nothing lands in ``.grad`` between the passes and its graph is freed
+before pass 2: the same gradients as "backward, zero_grad", at less time and memory.
+Pass 2 is the ordinary ``Trainer.training_step``, so gradient accumulation, mixed precision
+and multi-process training (accelerate) behave exactly as for SFT.
+"""
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import torch
+from transformers import Trainer, TrainingArguments
+
+
+@dataclass
+class VaccineConfig(TrainingArguments):
+    rho: float = field(default=2.0, metadata={"help": "Perturbation radius; 0 is plain SFT."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.rho < 0:
+            raise ValueError(f"VaccineConfig: rho={self.rho} is invalid: the perturbation radius must be >= 0")
+
+
+def find_attention_modules(model) -> list[torch.nn.Module]:
+    """The self-attention module of every decoder layer, found by class name, not by one model.
+
+    Matches LlamaAttention, Qwen2Attention, Olmo2Attention, GPT2Attention, OPTAttention, ...:
+    the outermost modules whose class name ends in "Attention", excluding cross-attention.
+    """
+    found, found_names = [], []
+    for name, module in model.named_modules():
+        if not type(module).__name__.endswith("Attention") or "cross" in name.split(".")[-1].lower():
+            continue
+        if any(name.startswith(parent + ".") for parent in found_names):
+            continue  # an attention module nested inside one already found
+        found.append(module)
+        found_names.append(name)
+    if not found:
+        raise ValueError(f"no self-attention module found in {type(model).__name__}: Vaccine perturbs the "
+                         "output of modules whose class name ends in 'Attention' (Llama, Qwen2, OLMo 2, GPT-2, OPT)")
+    return found
+
+
+def _first(output):
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _replace_first(output, tensor):
+    return (tensor,) + tuple(output[1:]) if isinstance(output, tuple) else tensor
+
+
+@contextmanager
+def attention_hooks(modules, hook):
+    """Register ``hook(index, output) -> output`` on every module; always removed, even on error."""
+    handles = [m.register_forward_hook(lambda mod, args, out, i=i: hook(i, out)) for i, m in enumerate(modules)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+class VaccineTrainer(Trainer):
+    """A `transformers.Trainer` whose steps train against the worst-case attention perturbation."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.args, VaccineConfig):
+            raise TypeError("VaccineTrainer needs args=VaccineConfig(...), which carries rho")
+        self._attention = find_attention_modules(self.model)
+
+    def perturbations(self, model, inputs, num_items_in_batch=None) -> list[torch.Tensor]:
+        """eps_l for every attention output of this batch (pass 1)."""
+        deltas = []
+
+        def add_zero_leaf(i, output):
+            # d loss / d delta at delta = 0 is exactly d loss / d (attention output), and a leaf
+            # exists even where nothing upstream is trainable.
+            delta = torch.zeros_like(_first(output), requires_grad=True)
+            deltas.append(delta)
+            return _replace_first(output, _first(output) + delta)
+
+        model.train()
+        inputs = self._prepare_inputs(inputs)
+        # no_sync: pass 1 has no weight gradients to all-reduce (each process perturbs with
+        # its own batch's gradients, as in the authors' DDP runs).
+        with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
+                self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+            loss = loss / self.args.gradient_accumulation_steps
+            grads = torch.autograd.grad(loss, deltas, allow_unused=True)
+        grads = [torch.zeros_like(d) if g is None else g.detach() for d, g in zip(deltas, grads)]
+        norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))
+        return [self.args.rho * g / (norm + 1e-7).to(g.dtype) for g in grads]
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.args.rho == 0:  # eps = 0: pass 1 would be wasted work, and this is SFT exactly
+            return super().training_step(model, inputs, num_items_in_batch)
+        eps = self.perturbations(model, inputs, num_items_in_batch)
+
+        def add_eps(i, output):
+            return _replace_first(output, _first(output) + eps[i].to(_first(output).dtype))
+
+        with attention_hooks(self._attention, add_eps):
+            return super().training_step(model, inputs, num_items_in_batch)
