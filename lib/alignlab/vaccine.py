@@ -99,7 +99,8 @@ class VaccineTrainer(Trainer):
         with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
                 self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-            loss = loss / self.args.gradient_accumulation_steps
+            # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
+            loss = loss / getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
             grads = torch.autograd.grad(loss, deltas, allow_unused=True)
         grads = [torch.zeros_like(d) if g is None else g.detach() for d, g in zip(deltas, grads)]
         norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))

@@ -1,0 +1,164 @@
+"""LoRA training stages on Hugging Face Trainer: alignment (SFT or Vaccine) and user fine-tuning.
+
+Both stages are cached under ``.cache/alignlab/<profile>/<stage>/<key>``, the key a hash of
+every parameter and data id that changes the result. Trainer checkpoints are kept while a
+stage runs, so an interrupted stage resumes from its last checkpoint; a ``done.json`` written
+last (atomically) marks a finished stage.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, PeftModel, get_peft_model
+from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from alignlab import paths
+from alignlab.data import tokenize_examples
+from alignlab.models import load_model, save_model
+from alignlab.vaccine import VaccineConfig, VaccineTrainer
+
+METHODS = ("sft", "vaccine")
+
+
+def stage_key(**params) -> str:
+    """A short, stable hash of a stage's parameters (records are keyed by their ids)."""
+    blob = json.dumps(params, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def record_ids(records) -> list[str]:
+    return [f"{r['source']}:{r['id']}:{hashlib.sha1(r['response'].encode()).hexdigest()[:8]}" for r in records]
+
+
+def write_json(path: Path, obj) -> None:
+    """Atomic JSON write: temp file + rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def read_done(out_dir: Path):
+    """The finished stage's summary, or None when the stage has not finished (or is corrupt)."""
+    try:
+        return json.loads((Path(out_dir) / "done.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.0, lr=1e-3, epochs=1,
+               batch_size=8, max_length=128, lora_r=8, lora_alpha=4, weight_decay=0.1, warmup_ratio=0.1,
+               seed=0, save_steps=20, callbacks=()):
+    """Train a new LoRA adapter (r, alpha on every linear layer) with SFT or Vaccine.
+
+    Returns (peft model, Trainer log history). Resumes from the last checkpoint in out_dir.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
+    if not records:
+        raise ValueError("no training records: check the split sizes in the profile")
+    torch.manual_seed(seed)  # the LoRA init draws from the global generator
+    peft_model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0,
+                                                  target_modules="all-linear", task_type="CAUSAL_LM"))
+    common = dict(
+        output_dir=str(out_dir), per_device_train_batch_size=batch_size, num_train_epochs=epochs,
+        learning_rate=lr, weight_decay=weight_decay, lr_scheduler_type="cosine", warmup_ratio=warmup_ratio,
+        optim="adamw_torch", logging_steps=1, save_strategy="steps", save_steps=save_steps,
+        save_total_limit=1, report_to=[], seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
+    )
+    if method == "vaccine":
+        args, trainer_cls = VaccineConfig(rho=rho, **common), VaccineTrainer
+    else:
+        args, trainer_cls = TrainingArguments(**common), Trainer
+    trainer = trainer_cls(
+        model=peft_model, args=args, train_dataset=tokenize_examples(tokenizer, records, max_length),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        callbacks=list(callbacks),
+    )
+    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None)
+    return peft_model, trainer.state.log_history
+
+
+def _losses(log_history) -> list[dict]:
+    return [{"step": h["step"], "loss": h["loss"]} for h in log_history if "loss" in h]
+
+
+def align(base_model: str, records, out_dir: Path, *, method: str, **train_kw) -> Path:
+    """Alignment on (harmful prompt, refusal) records; the LoRA is merged into a full model."""
+    out_dir = Path(out_dir)
+    if read_done(out_dir) is not None:
+        return out_dir / "model"
+    model, tokenizer = load_model(base_model)
+    peft_model, history = train_lora(model, tokenizer, records, out_dir / "trainer", method=method, **train_kw)
+    save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
+    write_json(out_dir / "done.json", {"method": method, "losses": _losses(history)})
+    shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # checkpoints are only needed to resume
+    return out_dir / "model"
+
+
+def finetune(aligned_dir: Path, records, out_dir: Path, *, callbacks=(), **train_kw) -> Path:
+    """User fine-tuning as the Vaccine paper does it: on the merged aligned model, a new LoRA, plain SFT."""
+    out_dir = Path(out_dir)
+    if read_done(out_dir) is not None:
+        return out_dir / "adapter"
+    model, tokenizer = load_model(str(aligned_dir))
+    peft_model, history = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft",
+                                     callbacks=callbacks, **train_kw)
+    peft_model.save_pretrained(out_dir / "adapter.tmp")
+    shutil.rmtree(out_dir / "adapter", ignore_errors=True)
+    (out_dir / "adapter.tmp").rename(out_dir / "adapter")
+    drift = [cb.history for cb in callbacks if isinstance(cb, DriftCallback)]
+    write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else []})
+    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    return out_dir / "adapter"
+
+
+def load_finetuned(aligned_dir: Path, adapter_dir: Path | None):
+    """An aligned model with a user fine-tuning adapter merged in (None: the aligned model itself)."""
+    model, tokenizer = load_model(str(aligned_dir))
+    if adapter_dir is not None:
+        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return model.eval(), tokenizer
+
+
+class DriftCallback(TrainerCallback):
+    """Harmful embedding drift and alignment loss, measured every ``every`` steps of fine-tuning.
+
+    HED (Vaccine, Sec. 3): sum over layers and batches of ||h_now - h_aligned||^2, h the attention
+    outputs on alignment-set batches. h_aligned comes from the same model with the fine-tuning
+    adapter disabled, so a resumed run measures against the right reference. The history is
+    saved to ``path`` after every measurement, so a resumed run keeps its earlier points.
+    """
+
+    def __init__(self, batches, every: int = 5, path: Path | None = None):
+        self.batches, self.every, self.path, self.reference = batches, max(1, every), path, None
+        self.history = json.loads(Path(path).read_text()) if path and Path(path).exists() else []
+
+    def _measure(self, model, step):
+        from alignlab.evaluate import attention_outputs
+
+        if self.reference is None:
+            with model.disable_adapter():
+                self.reference, _ = attention_outputs(model, self.batches)
+        outputs, loss = attention_outputs(model, self.batches)
+        hed = sum(float(((now - ref) ** 2).sum()) for batch_now, batch_ref in zip(outputs, self.reference)
+                  for now, ref in zip(batch_now, batch_ref))
+        self.history = [h for h in self.history if h["step"] < step] + [
+            {"step": step, "hed": hed, "alignment_loss": loss}]
+        if self.path:
+            write_json(self.path, self.history)
+
+    def on_train_begin(self, args, state, control, model=None, **kw):
+        if state.global_step == 0:
+            self._measure(model, 0)
+
+    def on_step_end(self, args, state, control, model=None, **kw):
+        if state.global_step % self.every == 0 or state.global_step == state.max_steps:
+            self._measure(model, state.global_step)
