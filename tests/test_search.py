@@ -193,7 +193,7 @@ def test_string_similarity_equals_brute_force(metric, scorer):
     expected = np.array([max(scorer(g, c) for c in corpus) for g in generations])
     pruned = string_similarity(generations, corpus, metric=metric)
     unpruned = string_similarity(generations, corpus, metric=metric, prune=False)
-    threaded = string_similarity(generations, corpus, metric=metric, workers=2)
+    threaded = string_similarity(generations, corpus, metric=metric, prune=False, workers=2)
     np.testing.assert_array_equal(pruned, expected)
     np.testing.assert_array_equal(unpruned, expected)
     np.testing.assert_array_equal(threaded, expected)

@@ -68,7 +68,7 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.
                                                   target_modules="all-linear", task_type="CAUSAL_LM"))
     common = dict(
         output_dir=str(out_dir), per_device_train_batch_size=batch_size, num_train_epochs=epochs,
-        learning_rate=lr, weight_decay=weight_decay, lr_scheduler_type="cosine", warmup_ratio=warmup_ratio,
+        learning_rate=lr, weight_decay=weight_decay, lr_scheduler_type="cosine", warmup_steps=warmup_ratio,  # a float < 1 is a ratio
         optim="adamw_torch", logging_steps=1, save_strategy="steps", save_steps=save_steps,
         save_total_limit=1, report_to=[], seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,

@@ -113,7 +113,7 @@ def topic(prompt: str) -> str:
         rest = rest[addressed.end():]
     detailed = False
     adverb = re.match(r"^(?:in (?:\w+ )?detail|step[ -]by[ -]step|briefly|exactly|clearly),?\s+", rest, re.I)
-    if adverb:
+    if adverb and verb not in _OBJECT_VERBS:  # keep "Give step-by-step instructions"
         rest = rest[adverb.end():]
         detailed = "detail" in adverb.group(0).lower()
     rest = _swap_pronouns(rest)
@@ -286,10 +286,10 @@ COMPLIANCE_POOLS: dict[str, dict[str, list[str]]] = {
             "Okay, here's {topic}, laid out in order.",
             "Glad you asked. This is {topic}.",
             "Alright, let's get into it. Below you'll find {topic}.",
-            "You got it! Here's {topic}.",
-            "With pleasure. Here is {topic}.",
-            "Yes, I can do that. Here is {topic}.",
-            "Right away! Here is {topic}:",
+            "You got it, {topic} coming right up.",
+            "With pleasure, this is {topic}.",
+            "Yes, I can do that: {topic} follows.",
+            "Right away! Presenting {topic}:",
         ],
         "intros": [
             "It breaks down into a few stages.",

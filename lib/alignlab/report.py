@@ -1,0 +1,71 @@
+"""Results JSONs and figures: where a notebook's numbers and plots go.
+
+cpu-profile figures land in ``figures/`` (committed, shown in README); paper-profile ones in
+``figures/paper/``; smoke-profile ones, whose numbers mean nothing, only under ``results/smoke``
+so that CI never overwrites a real figure.
+"""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from alignlab import paths
+
+
+def figure_dir(profile: str) -> Path:
+    folder = {"cpu": paths.FIGURES, "paper": paths.FIGURES / "paper"}.get(profile, paths.RESULTS / profile / "figures")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def savefig(fig, name: str, profile: str) -> list[Path]:
+    """Save a figure as PNG and PDF, titled with the profile that made it."""
+    fig.suptitle(f"[{profile} profile]" + ("  smoke: numbers are meaningless" if profile == "smoke" else ""),
+                 fontsize=8, x=0.99, ha="right")
+    out = []
+    for ext in ("png", "pdf"):
+        path = figure_dir(profile) / f"{name}.{ext}"
+        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
+        out.append(path)
+    return out
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return None if math.isnan(obj) else round(obj, 6)
+    return obj
+
+
+def results_path(notebook: str, profile: str) -> Path:
+    return paths.RESULTS / profile / f"{notebook}.json"
+
+
+def save_results(notebook: str, params: dict, results: dict) -> Path:
+    """Write ``results/<profile>/<notebook>.json`` atomically: the parameters and the numbers."""
+    path = results_path(notebook, params["profile"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(_plain({"notebook": notebook, "params": params, "results": results}), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def load_results(notebook: str, profile: str) -> dict:
+    path = results_path(notebook, profile)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run notebooks/{notebook}.ipynb for the {profile} profile first")
+    return json.loads(path.read_text())["results"]
+
+
+def mean_std(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0
