@@ -6,7 +6,6 @@ index mechanics (save/load, refusals, IVF recall) run on synthetic vectors.
 
 import json
 import random
-import string
 
 import numpy as np
 import pytest

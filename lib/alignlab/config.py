@@ -90,6 +90,9 @@ def setup_run(params: dict) -> dict:
     validate(params)
     offline_mode(params.get("profile", "smoke"))
     seed_everything(int(params.get("seed", 0)))
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()  # per-load bars; long stages keep their own tqdm
     width = max(map(len, params), default=0)
     for key, value in params.items():
         print(f"{key:<{width}} = {value!r}")

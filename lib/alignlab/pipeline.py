@@ -17,8 +17,22 @@ TRAIN_KEYS = ("lr", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha"
 
 
 def splits(p: dict) -> dict:
-    """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval) and task."""
-    out = safety_splits(p["n_align"], p["n_harmful_ft"], p["n_harmful_eval"], seed=p["data_seed"])
+    """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval) and task.
+
+    ``safety_source: offline`` cuts the offline harmful prompts and adds our own responses;
+    ``beavertails`` (paper profile) takes BeaverTails' safe / unsafe rows as the paper does.
+    """
+    if p["safety_source"] == "beavertails":
+        from alignlab.data import _take, load_dataset
+
+        seed = p["data_seed"]
+        out = {"alignment": _take(load_dataset("beavertails_safe"), {"a": p["n_align"]}, seed, "BeaverTails safe")["a"],
+               "harmful_ft": _take(load_dataset("beavertails_unsafe"), {"h": p["n_harmful_ft"]}, seed, "BeaverTails unsafe")["h"],
+               "harmful_eval": _take(load_dataset("beavertails_test"), {"e": p["n_harmful_eval"]}, seed, "BeaverTails test")["e"]}
+    elif p["safety_source"] == "offline":
+        out = safety_splits(p["n_align"], p["n_harmful_ft"], p["n_harmful_eval"], seed=p["data_seed"])
+    else:
+        raise ValueError(f"safety_source={p['safety_source']!r} is invalid: use 'offline' or 'beavertails'")
     task = task_splits(p["task"], p["n_finetune"], p["n_task_eval"], seed=p["data_seed"])
     out["task_train"], out["task_eval"] = task["train"], task["eval"]
     return out

@@ -23,7 +23,6 @@ only the ids it lacks.
 import hashlib
 import json
 import os
-import string
 from pathlib import Path
 
 import torch
@@ -144,7 +143,8 @@ _MARKERS_CACHE: dict = {}
 
 
 def _markers(tokenizer) -> _Markers:
-    key = (id(tokenizer), getattr(tokenizer, "chat_template", None), tokenizer.bos_token, tokenizer.eos_token)
+    key = (getattr(tokenizer, "chat_template", None), tokenizer.bos_token, tokenizer.eos_token,
+           tuple(tokenizer.all_special_tokens), len(tokenizer))
     if key not in _MARKERS_CACHE:
         if len(_MARKERS_CACHE) > 64:
             _MARKERS_CACHE.clear()
@@ -301,7 +301,8 @@ def continuation_prompt(text: str, tokenizer) -> str | None:
     if answer or not open_question:
         return None
     markers = _markers(tokenizer)
-    ends = [m for m in markers.turn_ends + [tokenizer.eos_token, tokenizer.pad_token] if m]
+    # trailing end-of-turn markers and special tokens (EOS, `<|endoftext|>`, a dangling `<|im_start|>`)
+    ends = [m for m in markers.turn_ends + markers.special if m]
     trimmed, changed = text, True
     while changed:
         changed = False
@@ -432,7 +433,9 @@ def _generation_config(model, tokenizer, max_new_tokens, temperature, top_p):
     sampling = temperature > 0
     # Every filter set explicitly: a None would be filled from the model's generation_config or
     # transformers' defaults (top_k=50!), and the paper samples from the full distribution.
-    extra = dict(temperature=float(temperature), top_p=float(top_p), top_k=0, min_p=0.0) if sampling else {}
+    extra = dict(temperature=float(temperature), top_p=float(top_p), top_k=0) if sampling else {}
+    if sampling and getattr(model.generation_config, "min_p", None) is not None:
+        extra["min_p"] = 0.0  # only when the model sets one: a min_p warper costs time even at 0
     config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=sampling, num_beams=1,
                               repetition_penalty=1.0, no_repeat_ngram_size=0, typical_p=1.0,
                               epsilon_cutoff=0.0, eta_cutoff=0.0, eos_token_id=eos, pad_token_id=pad,
