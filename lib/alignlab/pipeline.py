@@ -163,3 +163,79 @@ def judge(p: dict):
     j.save(folder / "judge.npz")
     write_json(folder / "validation.json", validation)
     return j, validation
+
+
+# ---------------------------------------------------------------- extraction (05-07)
+
+def post_training_texts(p: dict) -> list[str]:
+    """The alignment set as the extraction study sees it: question and answer, one text each."""
+    return [f"{r['prompt']}\n{r['response']}" for r in splits(p)["alignment"]]
+
+
+def alignment_index(p: dict):
+    """The FAISS index of the post-training (alignment) set, built once and reloaded with checks."""
+    from alignlab.search import EmbeddingIndex
+
+    texts = post_training_texts(p)
+    folder = stage_dir(p, "index", texts=texts, model=p["embedding_model"])
+    if (folder / "index").exists():
+        try:
+            return EmbeddingIndex.load(folder / "index", model=p["embedding_model"], texts=texts)
+        except ValueError:
+            pass  # a corrupt or mismatched index is rebuilt, never used
+    index = EmbeddingIndex.build(texts, model=p["embedding_model"])
+    index.save(folder / "index")
+    return index
+
+
+def samples(p: dict, method: str, prefix: str) -> list[dict]:
+    """``n_samples`` generations of an aligned model from a chat-template prefix alone (resumable)."""
+    from alignlab.models import load_model
+    from alignlab.sampling import sample
+
+    aligned = aligned_model(p, method)
+    store = stage_dir(p, "samples", aligned=aligned, prefix=prefix, seed=p["seed"],
+                      max_new_tokens=p["sample_max_new_tokens"]) / "generations.jsonl"
+    model, tokenizer = load_model(aligned)
+    return sample(model, tokenizer, prefix, p["n_samples"], store, batch_size=p["sample_batch_size"],
+                  max_new_tokens=p["sample_max_new_tokens"], seed=p["seed"])
+
+
+def match(p: dict, method: str, prefix: str) -> list[dict]:
+    """Per generation: the nearest alignment sample by embedding, and the best string similarities."""
+    from alignlab.sampling import sample_text
+    from alignlab.search import string_similarity
+
+    records = samples(p, method, prefix)
+    corpus = post_training_texts(p)
+    texts = [sample_text(r) for r in records]
+    folder = stage_dir(p, "match", method=method, prefix=prefix, texts=texts, corpus=corpus, model=p["embedding_model"])
+    cached = read_json(folder / "match.json")
+    if cached is not None:
+        return cached
+    scores, ids = alignment_index(p).search(texts, k=1)
+    levenshtein = string_similarity(texts, corpus, metric="levenshtein")
+    indel = string_similarity(texts, corpus, metric="indel")
+    rows = [{"method": method, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
+             "generation": t, "embedding": float(s[0]),
+             "nearest": corpus[int(i[0])], "levenshtein": float(lv), "indel": float(idl)}
+            for r, t, s, i, lv, idl in zip(records, texts, scores, ids, levenshtein, indel)]
+    from alignlab.finetune import write_json
+
+    write_json(folder / "match.json", rows)
+    return rows
+
+
+def distill(p: dict, name: str, records: list[dict]) -> str:
+    """The pre-alignment model fine-tuned (LoRA, merged) on ``records``: the distillation stage."""
+    kw = dict(align_kw(p), epochs=p["distill_epochs"])
+    out = stage_dir(p, "distill", name=name, model=p["model"], data=[(r["prompt"], r["response"]) for r in records], **kw)
+    return str(align(p["model"], records, out, method="sft", **kw))
+
+
+def generated_record(match_row: dict) -> dict:
+    """A parsed generation (question, answer) as a training record."""
+    from alignlab.data import record
+
+    return record(match_row["question"], match_row["answer"], "",
+                  f"generated:{match_row['method']}:{match_row['prefix']}", match_row["id"])
