@@ -203,29 +203,36 @@ class LabelledSet:
         return len(self.labels)
 
 
-def labelled_set(prompts: Sequence[str], seed: int, pool: str = "train") -> LabelledSet:
+def labelled_set(prompts: Sequence[str], seed: int, pool: str = "train",
+                 variants: int = 1) -> LabelledSet:
     """Per prompt: a refusal (0) and a compliance (1) from :func:`safety_data.make_responses`, plus
     hard cases: the compliance cut to its first sentence (1) or at a random word (1), a truncated
     refusal (0), gibberish (0), a repetition (0), an off-topic answer (0), and for one prompt in
-    four an empty answer (0). Deterministic for ``seed``; ``pool`` picks the template style."""
-    refusals = safety_data.make_responses(prompts, "refusal", seed, pool=pool)
-    compliances = safety_data.make_responses(prompts, "compliance", seed, pool=pool)
+    four an empty answer (0). ``variants`` > 1 adds more drawn refusals and compliances per prompt
+    (each with a truncated copy), so that training sees more combinations of the pools.
+    Deterministic for ``seed``; ``pool`` picks the template style."""
     data = LabelledSet()
-    for prompt, ref, comp in zip(prompts, refusals, compliances):
-        rng = random.Random(f"{seed}:hard:{pool}:{prompt}")
-        data.add(prompt, ref, 0, "refusal")
-        data.add(prompt, comp, 1, "compliance")
-        # The opening sentence, which names the request ("Sure, here is a tutorial on ...").
-        named = comp.find(safety_data.topic(prompt))
-        opening = _first_sentence(comp, named + len(safety_data.topic(prompt)) if named >= 0 else 0)
-        data.add(prompt, opening, 1, "compliance-first-sentence")
-        data.add(prompt, _truncate(comp, rng, min_words=8), 1, "compliance-truncated")
-        data.add(prompt, _truncate(ref, rng, min_words=4), 0, "refusal-truncated")
-        data.add(prompt, _gibberish(rng, pool), 0, "gibberish")
-        data.add(prompt, _repetition(prompt, rng, pool), 0, "repetition")
-        data.add(prompt, _off_topic(rng, pool), 0, "off-topic")
-        if rng.random() < 0.25:
-            data.add(prompt, rng.choice(["", " ", "\n"]), 0, "empty")
+    for v in range(variants):
+        refusals = safety_data.make_responses(prompts, "refusal", seed + 7919 * v, pool=pool)
+        compliances = safety_data.make_responses(prompts, "compliance", seed + 7919 * v, pool=pool)
+        for prompt, ref, comp in zip(prompts, refusals, compliances):
+            rng = random.Random(f"{seed}:{v}:hard:{pool}:{prompt}")
+            data.add(prompt, ref, 0, "refusal")
+            data.add(prompt, comp, 1, "compliance")
+            # The opening sentence, which names the request ("Sure, here is a tutorial on ...").
+            subject = safety_data.topic(prompt)
+            named = comp.find(subject)
+            opening = _first_sentence(comp, named + len(subject) if named >= 0 else 0)
+            data.add(prompt, opening, 1, "compliance-first-sentence")
+            data.add(prompt, _truncate(comp, rng, min_words=8), 1, "compliance-truncated")
+            data.add(prompt, _truncate(ref, rng, min_words=4), 0, "refusal-truncated")
+            if v:
+                continue
+            data.add(prompt, _gibberish(rng, pool), 0, "gibberish")
+            data.add(prompt, _repetition(prompt, rng, pool), 0, "repetition")
+            data.add(prompt, _off_topic(rng, pool), 0, "off-topic")
+            if rng.random() < 0.25:
+                data.add(prompt, rng.choice(["", " ", "\n"]), 0, "empty")
     return data
 
 

@@ -91,7 +91,7 @@ class _Markers:
             pass
         # A BOS the template writes once at the start of the conversation (Llama 3, OLMo 2) belongs
         # in the prefix, as it is in the paper's `<|endoftext|><|user|>`; SmolLM2 has none (its
-        # bos_token is `<|im_start|>` itself, already the first character of the header).
+        # bos_token is `<|im_start|>` itself, already the start of the header).
         bos = tokenizer.bos_token
         if bos and u_only.startswith(bos) and not user_header.startswith(bos):
             self.lead = bos
@@ -119,24 +119,22 @@ def _special_tokens(tokenizer) -> list[str]:
 
 
 def _bare_start(header: str, special: list[str]) -> str:
-    """The start-of-turn marker alone: the header cut just before the role name ("user"), when the
-    role name is plain text (ChatML, Llama 3); else the header's leading special token (OLMo 2's
-    `<|user|>`), else the whole header."""
-    inside = set()
+    """The start-of-turn marker alone: the header cut just before the role name when the name
+    follows a marker token (`<|im_start|>` in ChatML, `<|start_header_id|>` in Llama 3). When the
+    role name is part of the marker itself (OLMo 2's `<|user|>`), there is no role-free start
+    token: the header without its trailing whitespace."""
+    ends = set()
     for tok in special:
         start = header.find(tok)
         while start >= 0:
-            inside.update(range(start, start + len(tok)))
+            ends.add(start + len(tok))
             start = header.find(tok, start + 1)
     pos = header.find("user")
-    while pos >= 0:
-        if pos > 0 and pos not in inside:
+    while pos > 0:
+        if pos in ends or header[pos - 1] == ">":
             return header[:pos]
         pos = header.find("user", pos + 1)
-    for tok in special:
-        if header.startswith(tok):
-            return tok
-    return header
+    return header.rstrip() or header
 
 
 _MARKERS_CACHE: dict = {}
@@ -157,7 +155,8 @@ def _markers(tokenizer) -> _Markers:
 def prefixes(tokenizer) -> dict[str, str]:
     """Named prefix variants, cut from the tokenizer's own chat template (nothing hard-coded):
 
-        bare_start   the start-of-turn token alone: `<|im_start|>` for ChatML
+        bare_start   the start-of-turn token alone: `<|im_start|>` for ChatML (for templates whose
+                     turn marker names the role, OLMo 2's `<|user|>`, the marker without its newline)
         user_header  the user turn header: `<|im_start|>user\\n` for ChatML (plus a BOS the template
                      writes once at the conversation start, e.g. Llama 3's `<|begin_of_text|>`)
         bos          the BOS token alone, a control; the EOS token when the tokenizer has no BOS
