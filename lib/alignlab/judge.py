@@ -265,7 +265,7 @@ def _content_words(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in stop}
 
 
-def neutralise(prompt: str, answer: str, placeholder: str = "this") -> str:
+def neutralise(prompt: str, answer: str, placeholder: str = "that") -> str:
     """``answer`` with every stretch of words copied from ``prompt`` replaced by ``placeholder``.
 
     A stretch is a run of words that occur in the prompt and contains at least one content word
