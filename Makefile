@@ -28,10 +28,12 @@ $(VENV)/.ready: requirements.txt requirements-assets.txt pyproject.toml
 # One executed notebook per target; each stage's heavy work is cached under .cache/alignlab.
 $(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
 	@mkdir -p $(RESULTS)
-	$(BIN)/papermill --kernel alignlab --cwd notebooks -f configs/$(PROFILE).yaml $< $@
+	$(BIN)/papermill --kernel alignlab --cwd notebooks --log-output -f configs/$(PROFILE).yaml $< $@.partial.ipynb
+	mv $@.partial.ipynb $@  # a failed run leaves no target behind, so make retries it
 
 reproduce: setup $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS))
-	@echo "executed notebooks and results JSONs: $(RESULTS)/  figures: figures/"
+	$(BIN)/python -m alignlab.claims --profile $(PROFILE)
+	@echo "executed notebooks and results JSONs: $(RESULTS)/  figures: figures/  claims: CLAIMS.md"
 
 unit: setup
 	$(BIN)/python -m pytest -q tests

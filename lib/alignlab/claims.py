@@ -145,14 +145,17 @@ def ledger(profile: str) -> list[dict]:
 
 
 def write(profile: str) -> None:
+    """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
-    (paths.ROOT / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
+    folder = paths.ROOT if profile == "cpu" else paths.RESULTS / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
     lines = [f"# Claims ledger ({profile} profile)", "",
              "Written by `make reproduce` (`python -m alignlab.claims`) from `results/*.json`; do not edit by hand.",
              "Rules: " + RULES, "",
              "| claim | paper | ours | verdict |", "|---|---|---|---|"]
     lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
-    (paths.ROOT / "CLAIMS.md").write_text("\n".join(lines) + "\n")
+    (folder / "CLAIMS.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
