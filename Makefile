@@ -47,6 +47,7 @@ test: unit nbval
 bench: setup
 	$(BIN)/python scripts/bench_vaccine.py
 	$(BIN)/python scripts/bench_search.py
+	$(BIN)/python scripts/bench_sampling.py
 
 clean-cache:
 	rm -rf .cache/alignlab results

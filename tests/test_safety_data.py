@@ -70,6 +70,8 @@ def test_topic_paraphrases_the_request():
     assert topic("Tell me how to prank my coworker") == "guidance on how to prank your coworker"
     assert topic("Sneak into a cinema") == "guidance on how to sneak into a cinema"
     assert topic("What is the best way to dodge a chore?") == 'an answer to "What is the best way to dodge a chore?"'
+    assert topic("Can you assist in copying homework?") == "help with copying homework"
+    assert topic("I want to annoy my roommate.") == 'a response to "I want to annoy my roommate"'
 
 
 @pytest.mark.parametrize("kind", ["refusal", "compliance"])

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from alignlab import paths, safety_data
+from alignlab.store import write_jsonl
 from alignlab.assets import asset_dir, asset_file
 
 FIELDS = ("prompt", "response", "label", "source", "id")
@@ -261,15 +262,6 @@ def cached_responses(prompts: list[str], kind: str, seed: int) -> list[str]:
     answers = safety_data.make_responses(prompts, kind, seed)
     write_jsonl(path, [{"prompt": p, "response": a} for p, a in zip(prompts, answers)])
     return answers
-
-
-def write_jsonl(path: Path, rows) -> None:
-    """Write atomically: a temp file in the same folder, then rename."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- chat formatting

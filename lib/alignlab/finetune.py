@@ -8,18 +8,17 @@ last (atomically) marks a finished stage.
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from alignlab import paths
 from alignlab.data import tokenize_examples
 from alignlab.models import load_model, save_model
+from alignlab.store import read_json, write_json
 from alignlab.vaccine import VaccineConfig, VaccineTrainer
 
 METHODS = ("sft", "vaccine")
@@ -35,21 +34,9 @@ def record_ids(records) -> list[str]:
     return [f"{r['source']}:{r['id']}:{hashlib.sha1(r['response'].encode()).hexdigest()[:8]}" for r in records]
 
 
-def write_json(path: Path, obj) -> None:
-    """Atomic JSON write: temp file + rename, so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
-
-
 def read_done(out_dir: Path):
     """The finished stage's summary, or None when the stage has not finished (or is corrupt)."""
-    try:
-        return json.loads((Path(out_dir) / "done.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_json(Path(out_dir) / "done.json")
 
 
 def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.0, lr=1e-3, epochs=1,
@@ -57,7 +44,7 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.
                seed=0, save_steps=20, callbacks=()):
     """Train a new LoRA adapter (r, alpha on every linear layer) with SFT or Vaccine.
 
-    Returns (peft model, Trainer log history). Resumes from the last checkpoint in out_dir.
+    Returns (peft model, Trainer log history, the checkpoint it resumed from or None).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
@@ -82,8 +69,26 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         callbacks=list(callbacks),
     )
-    trainer.train(resume_from_checkpoint=get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None)
-    return peft_model, trainer.state.log_history
+    resumed_from = last_complete_checkpoint(out_dir)
+    trainer.train(resume_from_checkpoint=resumed_from)
+    return peft_model, trainer.state.log_history, resumed_from and Path(resumed_from).name
+
+
+def last_complete_checkpoint(out_dir) -> str | None:
+    """The newest Trainer checkpoint that was written to the end; partial ones are deleted.
+
+    Trainer writes a checkpoint file by file, so a process killed mid-save leaves a folder that
+    would crash (or silently mislead) a resume. trainer_state.json is written after the weights,
+    optimizer and scheduler, so a checkpoint is complete when it parses and they exist.
+    """
+    folders = sorted(Path(out_dir).glob("checkpoint-*"), key=lambda f: int(f.name.split("-")[-1]))
+    for folder in reversed(folders):
+        complete = (read_json(folder / "trainer_state.json") is not None
+                    and (folder / "optimizer.pt").exists() and (folder / "scheduler.pt").exists())
+        if complete:
+            return str(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def _losses(log_history) -> list[dict]:
@@ -96,9 +101,10 @@ def align(base_model: str, records, out_dir: Path, *, method: str, **train_kw) -
     if read_done(out_dir) is not None:
         return out_dir / "model"
     model, tokenizer = load_model(base_model)
-    peft_model, history = train_lora(model, tokenizer, records, out_dir / "trainer", method=method, **train_kw)
+    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method=method,
+                                                   **train_kw)
     save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
-    write_json(out_dir / "done.json", {"method": method, "losses": _losses(history)})
+    write_json(out_dir / "done.json", {"method": method, "losses": _losses(history), "resumed_from": resumed_from})
     shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # checkpoints are only needed to resume
     return out_dir / "model"
 
@@ -109,13 +115,14 @@ def finetune(aligned_dir: Path, records, out_dir: Path, *, callbacks=(), **train
     if read_done(out_dir) is not None:
         return out_dir / "adapter"
     model, tokenizer = load_model(str(aligned_dir))
-    peft_model, history = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft",
-                                     callbacks=callbacks, **train_kw)
+    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft",
+                                                   callbacks=callbacks, **train_kw)
     peft_model.save_pretrained(out_dir / "adapter.tmp")
     shutil.rmtree(out_dir / "adapter", ignore_errors=True)
     (out_dir / "adapter.tmp").rename(out_dir / "adapter")
     drift = [cb.history for cb in callbacks if isinstance(cb, DriftCallback)]
-    write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else []})
+    write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else [],
+                                       "resumed_from": resumed_from})
     shutil.rmtree(out_dir / "trainer", ignore_errors=True)
     return out_dir / "adapter"
 
@@ -139,7 +146,7 @@ class DriftCallback(TrainerCallback):
 
     def __init__(self, batches, every: int = 5, path: Path | None = None):
         self.batches, self.every, self.path, self.reference = batches, max(1, every), path, None
-        self.history = json.loads(Path(path).read_text()) if path and Path(path).exists() else []
+        self.history = (read_json(path) if path else None) or []
 
     def _measure(self, model, step):
         from alignlab.evaluate import attention_outputs

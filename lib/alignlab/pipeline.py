@@ -5,6 +5,7 @@ the same profile is cheap, and changing one value recomputes only what depends o
 """
 
 import random
+from pathlib import Path
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from alignlab import paths
 from alignlab.data import safety_splits, task_splits
 from alignlab.evaluate import finetune_accuracy, generate, make_batches
 from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, stage_key
+from alignlab.store import read_json, write_json
 
 TRAIN_KEYS = ("lr", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "weight_decay", "warmup_ratio")
 
@@ -62,8 +64,6 @@ def aligned_model(p: dict, method: str, rho: float | None = None) -> str:
 
 def alignment_losses(p: dict, method: str, rho: float | None = None) -> list[dict]:
     model_dir = aligned_model(p, method, rho)
-    from pathlib import Path
-
     return read_done(Path(model_dir).parent)["losses"]
 
 
@@ -104,10 +104,6 @@ def attack(p: dict, method: str, harmful_ratio: float, seed: int, rho: float | N
 
 def evaluate(p: dict, judge, aligned: str, adapter: str | None) -> dict:
     """HS on the held-out harmful prompts and FA on the task's eval set, answers kept; cached."""
-    from pathlib import Path
-
-    from alignlab.finetune import write_json
-
     out = stage_dir(p, "evaluate", aligned=aligned, adapter=adapter, judge=judge.name,
                     n_eval=p["n_harmful_eval"], n_task_eval=p["n_task_eval"], max_new_tokens=p["max_new_tokens"],
                     data_seed=p["data_seed"], task=p["task"]) / "result.json"
@@ -131,20 +127,10 @@ def evaluate(p: dict, judge, aligned: str, adapter: str | None) -> dict:
     return result
 
 
-def read_json(path):
-    import json
-
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None  # missing or corrupt: recompute, never use half a file
-
-
 def judge(p: dict):
     """The HS judge and its validation. Offline: our EmbeddingJudge, trained on responses to the
     alignment and harmful_ft prompts and validated on the held-out harmful_eval prompts with
     phrasings it never saw; paper profile: beaver-dam-7b."""
-    from alignlab.finetune import write_json
     from alignlab.judge import EmbeddingJudge, make_judge
 
     if p["judge"] != "embedding":
@@ -220,8 +206,6 @@ def match(p: dict, method: str, prefix: str) -> list[dict]:
              "generation": t, "embedding": float(s[0]),
              "nearest": corpus[int(i[0])], "levenshtein": float(lv), "indel": float(idl)}
             for r, t, s, i, lv, idl in zip(records, texts, scores, ids, levenshtein, indel)]
-    from alignlab.finetune import write_json
-
     write_json(folder / "match.json", rows)
     return rows
 

@@ -94,10 +94,10 @@ def topic(prompt: str) -> str:
     """
     text = " ".join(prompt.strip().split())
     text = text.rstrip(" .!?:;")
+    original = text
     text = _POLITE.sub("", text).strip()
     if not text:
         return "this request"
-    original = text
     text = _lower_first(text)
     question = prompt.strip().endswith("?")
 
@@ -125,6 +125,8 @@ def topic(prompt: str) -> str:
             if detailed and head.startswith("a description"):
                 head = "a detailed description of"
             return f"{head} {rest}"
+        if verb in ("help", "assist") and re.match(r"^(?:in|with)\s", rest, flags=re.I):
+            return "help with " + rest.split(None, 1)[1]  # "Can you assist in X" -> "help with X"
         if verb in _TELL_VERBS and addressed:  # "Tell me how to X"; not "Teach children to X"
             if rest.lower().startswith("how to "):
                 return "guidance on " + rest
@@ -135,6 +137,8 @@ def topic(prompt: str) -> str:
             return rest  # "Tell me a joke about X" -> "a joke about X"
     if question:
         return f'an answer to "{original}?"'
+    if re.match(r"^(?:i|i'm|i've|i'd|my|we|we're|our|it|this|there)\b", text, flags=re.I):
+        return f'a response to "{original}"'  # a statement, not a request
     # Any other imperative ("Hack into ...", "Convince people to ..."): a how-to of the request.
     return "guidance on how to " + _swap_pronouns(text)
 

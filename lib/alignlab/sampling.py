@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignlab.data import ALPACA_PROMPT, DataError, has_chat_template
+from alignlab.store import write_json
 
 NO_TEMPLATE_MSG = "tokenizer has no chat template; pass an explicit prefix string or use 'alpaca'"
 TEMPLATE_PREFIXES = ("bare_start", "user_header")
@@ -325,15 +326,6 @@ def _manifest_path(store: Path) -> Path:
     return store.with_name(store.name + ".meta.json")
 
 
-def _write_json_atomic(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=1, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _load_store(store: Path) -> dict[int, dict]:
     """id -> record. A truncated last line (a run killed mid-write) is dropped and the file
     rewritten without it; a bad line elsewhere is a DataError naming the line."""
@@ -396,7 +388,7 @@ def _check_manifest(store: Path, meta: dict, has_records: bool) -> None:
     elif has_records:
         raise ValueError(f"{store} holds records but has no manifest {manifest.name}, so its sampling "
                          f"parameters are unknown; delete {store} to start over")
-    _write_json_atomic(manifest, meta)
+    write_json(manifest, meta)
 
 
 def model_fingerprint(model) -> str:

@@ -13,7 +13,9 @@ Pass 1 here asks autograd for d loss / d eps only (``torch.autograd.grad``), not
 weights' gradients, so nothing lands in ``.grad`` between the passes and its graph is freed
 before pass 2: the same gradients as "backward, zero_grad", at less time and memory.
 Pass 2 is the ordinary ``Trainer.training_step``, so gradient accumulation, mixed precision
-and multi-process training (accelerate) behave exactly as for SFT.
+and multi-process training (accelerate) behave exactly as for SFT. With several processes the
+norm ||g|| is over the global batch (summed across processes), so P processes with batch b
+take the same step as one process with batch P*b (tests/test_distributed.py).
 """
 
 from contextlib import contextmanager
@@ -94,8 +96,8 @@ class VaccineTrainer(Trainer):
 
         model.train()
         inputs = self._prepare_inputs(inputs)
-        # no_sync: pass 1 has no weight gradients to all-reduce (each process perturbs with
-        # its own batch's gradients, as in the authors' DDP runs).
+        # no_sync: pass 1 has no weight gradients to all-reduce; each process perturbs its own
+        # samples with their own gradients, and only the norm below is shared.
         with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
                 self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
@@ -103,7 +105,19 @@ class VaccineTrainer(Trainer):
             loss = loss / getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
             grads = torch.autograd.grad(loss, deltas, allow_unused=True)
         grads = [torch.zeros_like(d) if g is None else g.detach() for d, g in zip(deltas, grads)]
-        norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads))
+        squared = sum((g.float() ** 2).sum() for g in grads)
+        if self.accelerator.num_processes > 1:
+            # One norm over the global batch, not per process. Each process's loss is a mean
+            # over its own b samples: P (processes) times those samples' share of the mean over
+            # the global batch of P*b (exact for equal token counts, and always with
+            # average_tokens_across_devices, where Trainer divides by the global token count
+            # and multiplies by P). So each process's g_l is P x the single-process gradient of
+            # its samples, and the sum of squared norms over processes is (P ||g||)^2, with g
+            # the single-process gradient for the union of the batches: eps = rho g / ||g||, the
+            # single-process eps for that batch (up to the 1e-7). The authors' DDP runs normalised
+            # per process; we follow the single-process algorithm so scaling out changes nothing.
+            squared = self.accelerator.reduce(squared, reduction="sum")
+        norm = torch.sqrt(squared)
         return [self.args.rho * g / (norm + 1e-7).to(g.dtype) for g in grads]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
