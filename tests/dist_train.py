@@ -15,7 +15,8 @@ What makes the runs comparable:
   -lr x the gradient, so any difference in gradient shows up, and nothing rescales it away.
 
 Saves, on the main process, {parameter name: parameter after - parameter before} for every
-trainable parameter to a .safetensors file, with metadata num_processes and the sample indices.
+trainable parameter to a .safetensors file (``--out``; ``{trainer}`` in it becomes sft/vaccine,
+so one start-up can run both), with metadata num_processes and the sample indices trained on.
 """
 
 import argparse
@@ -55,42 +56,52 @@ class RecordingCollator:
         return {k: torch.stack([f[k] for f in features]) for k in ("input_ids", "attention_mask", "labels")}
 
 
+def train_one_step(kind, opts, tmp):
+    """One step of `kind` ("sft" or "vaccine") from the seeded model; returns (update, indices trained on)."""
+    common = dict(output_dir=tmp, report_to=[], use_cpu=True, per_device_train_batch_size=opts.per_device_batch,
+                  max_steps=1, optim="sgd", learning_rate=opts.lr, lr_scheduler_type="constant",
+                  weight_decay=0.0, max_grad_norm=0.0, seed=0, data_seed=0, train_sampling_strategy="sequential",
+                  remove_unused_columns=False, ddp_find_unused_parameters=False, save_strategy="no",
+                  logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0)
+    if kind == "vaccine":
+        args, trainer_cls = VaccineConfig(rho=opts.rho, **common), VaccineTrainer
+    else:
+        args, trainer_cls = TrainingArguments(**common), Trainer
+    if opts.num_samples != opts.per_device_batch * args.world_size:
+        raise SystemExit(f"--num-samples {opts.num_samples} must be --per-device-batch {opts.per_device_batch} "
+                         f"x {args.world_size} processes: one step over the whole data set")
+
+    model = tiny_llama()
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    collator = RecordingCollator()
+    trainer = trainer_cls(model=model, args=args, train_dataset=dataset(opts.num_samples), data_collator=collator)
+    trainer.train()
+    after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
+    update = {n: (after[n].detach() - before[n]).contiguous() for n in before}
+    return update, sorted(gather_object(collator.seen)), trainer.accelerator
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trainer", choices=["sft", "vaccine"], required=True)
+    parser.add_argument("--trainer", nargs="+", choices=["sft", "vaccine"], required=True,
+                        help="one or more; each starts from the same seeded model (one start-up for several runs)")
     parser.add_argument("--per-device-batch", type=int, required=True)
     parser.add_argument("--num-samples", type=int, required=True, help="must be per-device batch x processes")
     parser.add_argument("--rho", type=float, default=2.0)
     parser.add_argument("--lr", type=float, default=1.0)
-    parser.add_argument("--out", required=True, help=".safetensors file for the update")
+    parser.add_argument("--out", required=True,
+                        help="the .safetensors file for the update; '{trainer}' in it is replaced by sft/vaccine")
     opts = parser.parse_args()
+    if len(opts.trainer) > 1 and "{trainer}" not in opts.out:
+        parser.error("--out needs '{trainer}' in it when several trainers are given")
 
     with tempfile.TemporaryDirectory() as tmp:
-        common = dict(output_dir=tmp, report_to=[], use_cpu=True, per_device_train_batch_size=opts.per_device_batch,
-                      max_steps=1, optim="sgd", learning_rate=opts.lr, lr_scheduler_type="constant",
-                      weight_decay=0.0, max_grad_norm=0.0, seed=0, data_seed=0,
-                      train_sampling_strategy="sequential", remove_unused_columns=False,
-                      save_strategy="no", logging_strategy="no", disable_tqdm=True, dataloader_num_workers=0)
-        if opts.trainer == "vaccine":
-            args, trainer_cls = VaccineConfig(rho=opts.rho, **common), VaccineTrainer
-        else:
-            args, trainer_cls = TrainingArguments(**common), Trainer
-        if opts.num_samples != opts.per_device_batch * args.world_size:
-            raise SystemExit(f"--num-samples {opts.num_samples} must be --per-device-batch {opts.per_device_batch} "
-                             f"x {args.world_size} processes: one step over the whole data set")
-
-        model = tiny_llama()
-        before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        collator = RecordingCollator()
-        trainer = trainer_cls(model=model, args=args, train_dataset=dataset(opts.num_samples), data_collator=collator)
-        trainer.train()
-
-        seen = sorted(gather_object(collator.seen))
-        if trainer.accelerator.is_main_process:
-            after = dict(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
-            update = {n: (after[n].detach() - before[n]).contiguous() for n in before}
-            save_file(update, opts.out, metadata={"num_processes": str(trainer.accelerator.num_processes),
-                                                  "seen": json.dumps(seen), "trainer": opts.trainer})
+        for kind in opts.trainer:
+            update, seen, accelerator = train_one_step(kind, opts, tmp)
+            if accelerator.is_main_process:
+                save_file(update, opts.out.replace("{trainer}", kind),
+                          metadata={"num_processes": str(accelerator.num_processes), "seen": json.dumps(seen),
+                                    "trainer": kind})
 
 
 if __name__ == "__main__":
