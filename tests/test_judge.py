@@ -68,6 +68,11 @@ def test_save_load_roundtrip(trained, tmp_path):
                                judge.proba(data.prompts, data.answers), rtol=1e-6)
     with np.load(path, allow_pickle=False) as z:  # plain arrays, no pickle
         assert z["coef"].shape == (EmbeddingJudge.N_FEATURES,)
+        stale = {k: z[k] for k in z.files}
+    stale["features"] = np.str_("an older feature set")
+    np.savez(tmp_path / "stale.npz", **stale)
+    with pytest.raises(ValueError, match="retrain"):
+        EmbeddingJudge.load(tmp_path / "stale.npz", encoder=judge.encoder)
 
 
 def test_untrained_embedding_judge_raises():

@@ -250,7 +250,7 @@ def task_splits(task: str, n_train: int, n_eval: int, seed: int = 0) -> dict:
 
 def cached_responses(prompts: list[str], kind: str, seed: int) -> list[str]:
     """Our generated refusals or compliant answers, cached as JSONL keyed by content."""
-    key = hashlib.sha256(json.dumps([kind, seed, prompts]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(json.dumps([kind, seed, safety_data.VERSION, prompts]).encode()).hexdigest()[:16]
     path = paths.cache_dir("responses") / f"{kind}-{key}.jsonl"
     if path.exists():
         try:

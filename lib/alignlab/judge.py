@@ -334,6 +334,8 @@ class EmbeddingJudge:
 
     name = "embedding"
     N_FEATURES = 385
+    # Saved with the weights; load() refuses weights made for other features.
+    FEATURES = "all-MiniLM-L6-v2/neutralised-answer+topic-overlap/v1"
 
     def __init__(self, encoder=None, *, batch_size: int = 32, device: str = "cpu",
                  max_seq_length: int = 128):
@@ -465,13 +467,17 @@ class EmbeddingJudge:
                 f, coef=self.coef, intercept=np.float64(self.intercept),
                 accuracy=np.float64(nan if self.accuracy is None else self.accuracy),
                 keyword_accuracy=np.float64(nan if self.keyword_accuracy is None else self.keyword_accuracy),
-                encoder=np.str_("all-MiniLM-L6-v2"), max_seq_length=np.int64(self.max_seq_length),
+                features=np.str_(self.FEATURES), max_seq_length=np.int64(self.max_seq_length),
             )
         return path
 
     @classmethod
     def load(cls, path: str | Path, encoder=None, **kw) -> "EmbeddingJudge":
         with np.load(Path(path), allow_pickle=False) as z:
+            features = str(z["features"]) if "features" in z.files else "unknown"
+            if features != cls.FEATURES:
+                raise ValueError(f"{path} holds weights for features {features!r}, "
+                                 f"this EmbeddingJudge computes {cls.FEATURES!r}: retrain it")
             kw.setdefault("max_seq_length", int(z["max_seq_length"]))
             judge = cls(encoder, **kw)
             judge.coef = z["coef"].astype(np.float64)

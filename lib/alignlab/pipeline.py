@@ -12,7 +12,8 @@ import numpy as np
 from alignlab import paths
 from alignlab.data import safety_splits, task_splits
 from alignlab.evaluate import finetune_accuracy, generate, make_batches
-from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, stage_key
+from alignlab import safety_data
+from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, record_ids, stage_key
 from alignlab.store import read_json, write_json
 
 TRAIN_KEYS = ("lr", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "weight_decay", "warmup_ratio")
@@ -58,7 +59,7 @@ def aligned_model(p: dict, method: str, rho: float | None = None) -> str:
     data = splits(p)["alignment"]
     kw = align_kw(p)
     out = stage_dir(p, "align", model=p["model"], method=method, rho=rho if method == "vaccine" else None,
-                    data=[r["id"] for r in data], data_seed=p["data_seed"], **kw)
+                    data=record_ids(data), **kw)
     return str(align(p["model"], data, out, method=method, rho=rho, **kw))
 
 
@@ -88,7 +89,7 @@ def attack(p: dict, method: str, harmful_ratio: float, seed: int, rho: float | N
     kw = dict(lr=p["finetune_lr"], epochs=p["finetune_epochs"], batch_size=p["finetune_batch_size"],
               max_length=p["max_length"], lora_r=p["lora_r"], lora_alpha=p["lora_alpha"],
               weight_decay=p["weight_decay"], warmup_ratio=p["warmup_ratio"], seed=seed)
-    out = stage_dir(p, "attack", aligned=aligned, harmful_ratio=harmful_ratio, data=[r["id"] for r in records],
+    out = stage_dir(p, "attack", aligned=aligned, harmful_ratio=harmful_ratio, data=record_ids(records),
                     drift_every=p["drift_every"], **kw)
     if read_done(out) is None:
         from alignlab.models import load_model
@@ -138,7 +139,7 @@ def judge(p: dict):
     s = splits(p)
     train = [r["prompt"] for r in s["alignment"] + s["harmful_ft"]]
     heldout = [r["prompt"] for r in s["harmful_eval"]]
-    folder = stage_dir(p, "judge", train=train, heldout=heldout, seed=p["seed"])
+    folder = stage_dir(p, "judge", train=train, heldout=heldout, seed=p["seed"], version=safety_data.VERSION)
     validation = read_json(folder / "validation.json")
     if validation is not None and (folder / "judge.npz").exists():
         j = EmbeddingJudge.load(folder / "judge.npz")

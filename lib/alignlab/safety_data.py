@@ -31,6 +31,10 @@ import random
 import re
 from typing import Iterable, Literal
 
+# Bump when a template, a pool or topic() changes what make_responses returns, and key caches of
+# generated responses on it.
+VERSION = 1
+
 Pool = Literal["train", "heldout"]
 POOLS = ("train", "heldout")
 KINDS = ("refusal", "compliance")
