@@ -1,0 +1,31 @@
+"""The same seed gives the same numbers on CPU: every stage of the smoke profile, run twice
+into separate caches, returns identical results."""
+
+import pytest
+
+from alignlab import config, paths, pipeline
+
+
+def run_stages(cache, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", cache)
+    p = dict(config.load_profile("smoke"), judge="refusal-keywords", n_align=8, n_finetune=10, n_samples=4,
+             harmful_ratios=[0.2], prefixes=["user_header"])
+    config.seed_everything(p["seed"])
+    judge, _ = pipeline.judge(p)
+    out = {}
+    for method in ("sft", "vaccine"):
+        out[f"align/{method}"] = pipeline.alignment_losses(p, method)
+        run = pipeline.attack(p, method, 0.2, p["seeds"][0])
+        out[f"attack/{method}"] = {"losses": run["losses"], "drift": run["drift"]}
+        out[f"evaluate/{method}"] = pipeline.evaluate(p, judge, pipeline.aligned_model(p, method), run["adapter"])
+    out["match"] = pipeline.match(p, "sft", "user_header")
+    return out
+
+
+def test_same_seed_same_results(tmp_path, monkeypatch):
+    first = run_stages(tmp_path / "a", monkeypatch)
+    second = run_stages(tmp_path / "b", monkeypatch)
+    assert first.keys() == second.keys()
+    for key in first:
+        assert first[key] == second[key], f"{key} differs between two runs with the same seed"
+    assert first["align/sft"] != first["align/vaccine"]  # the comparison above can fail
