@@ -9,15 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alignlab import paths
+from alignlab import paths, safety_data
 from alignlab.data import safety_splits, task_splits
 from alignlab.evaluate import finetune_accuracy, generate, make_batches
-from alignlab import safety_data
 from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, record_ids, stage_key
 from alignlab.store import read_json, write_json
-
-TRAIN_KEYS = ("lr", "epochs", "batch_size", "max_length", "lora_r", "lora_alpha", "weight_decay", "warmup_ratio")
-
 
 def splits(p: dict) -> dict:
     """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval) and task.
