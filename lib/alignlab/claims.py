@@ -61,20 +61,22 @@ def vaccine_claims(profile: str) -> list[dict]:
                 "vaccine": {0: 42.4, 0.01: 42.2, 0.05: 42.8, 0.1: 48.2, 0.2: 56.6}}
     out = []
     ratios = sorted({r["harmful_ratio"] for r in rows if r["harmful_ratio"] is not None})
-    for ratio in ratios:
-        by = {(r["method"], r["seed"]): r for r in rows if r["harmful_ratio"] == ratio}
-        seeds = sorted({s for (_, s) in by if (("sft", s) in by and ("vaccine", s) in by)})
-        hs_gap = [by[("sft", s)]["hs"] - by[("vaccine", s)]["hs"] for s in seeds]
-        fa_gap = [by[("sft", s)]["fa"] - by[("vaccine", s)]["fa"] for s in seeds]
-        mean, low, high = t_interval(hs_gap)
-        fa_mean = float(np.mean(fa_gap))
-        paper = paper_hs["sft"].get(ratio, math.nan) - paper_hs["vaccine"].get(ratio, math.nan)
-        out.append({
-            "claim": f"Vaccine lowers HS vs SFT at p={ratio}, FA within 2 points",
-            "paper": f"HS SFT - Vaccine = {paper:.1f} points (Llama-2-7B)" if not math.isnan(paper) else "not in Table 1",
-            "ours": f"HS gap {_fmt(mean, low, high, ' pts')}; FA gap {fa_mean:.2f} pts; {len(seeds)} seeds",
-            "verdict": verdict(low, high, mean, side_condition=abs(fa_mean) <= 2),
-        })
+    judges = [("hs", "judge of the profile")] + ([("hs_keyword", "refusal-keyword judge")] if "hs_keyword" in rows[0] else [])
+    for hs_key, judge_name in judges:
+        for ratio in ratios:
+            by = {(r["method"], r["seed"]): r for r in rows if r["harmful_ratio"] == ratio}
+            seeds = sorted({s for (_, s) in by if (("sft", s) in by and ("vaccine", s) in by)})
+            hs_gap = [by[("sft", s)][hs_key] - by[("vaccine", s)][hs_key] for s in seeds]
+            fa_gap = [by[("sft", s)]["fa"] - by[("vaccine", s)]["fa"] for s in seeds]
+            mean, low, high = t_interval(hs_gap)
+            fa_mean = float(np.mean(fa_gap))
+            paper = paper_hs["sft"].get(ratio, math.nan) - paper_hs["vaccine"].get(ratio, math.nan)
+            out.append({
+                "claim": f"Vaccine lowers HS vs SFT at p={ratio}, FA within 2 points ({judge_name})",
+                "paper": f"HS SFT - Vaccine = {paper:.1f} points (Llama-2-7B)" if not math.isnan(paper) else "not in Table 1",
+                "ours": f"HS gap {_fmt(mean, low, high, ' pts')}; FA gap {fa_mean:.2f} pts; {len(seeds)} seeds",
+                "verdict": verdict(low, high, mean, side_condition=abs(fa_mean) <= 2),
+            })
     return out
 
 
