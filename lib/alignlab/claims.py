@@ -21,7 +21,7 @@ RULES = (
     "sampling run, as the row says). **reproduced**: the interval lies entirely on the paper's side "
     "of the comparison and any side condition holds; **not reproduced**: the point estimate is not on "
     "the paper's side, or a side condition fails; **inconclusive**: the interval straddles the line, "
-    "there is one seed only, or the stage has not run."
+    "there is one seed only, a control shows the stage could not have detected the effect, or the stage has not run."
 )
 
 
@@ -115,20 +115,25 @@ def extraction_claims(profile: str) -> list[dict]:
     out.append({"claim": f"Embeddings reveal >= 10x more memorisation than string matching (threshold {match['threshold']})",
                 "paper": ">= 10x",
                 "ours": f"embedding {rates['embedding']:.1f}%, Levenshtein {rates['levenshtein']:.1f}%, Indel "
-                        f"{rates['indel']:.1f}%; ratio {ratio if ratio is None else round(ratio, 1)}x",
+                        f"{rates['indel']:.1f}%; ratio " + ("undefined (no string match)" if ratio is None else f"{ratio:.1f}x"),
                 "verdict": ("inconclusive" if not embedding_hits else
                             "reproduced" if ratio is None or ratio >= 10 else "not reproduced")})
     # ratio None: embeddings found samples and strings none, an unbounded ratio
     distill = {r["model"]: r for r in load_results("07_distill", profile)["rows"]}
-    base, sft, ext = (distill.get(k, {}).get("hs") for k in ("base", "sft", "distilled: extracted"))
-    if None not in (base, sft, ext):
+    base, sft, ext, orig = (distill.get(k, {}).get("hs") for k in ("base", "sft", "distilled: extracted",
+                                                                  "distilled: original"))
+    if None not in (base, sft, ext, orig):
         gap = base - sft
         recovered = (base - ext) / gap if gap > 0 else math.nan
+        control = (base - orig) / gap if gap > 0 else math.nan
+        # If training on the same number of *original* samples recovers nothing either, the
+        # distillation stage was too small to tell, whatever the extracted samples did.
         out.append({"claim": "Distillation from extracted data recovers the aligned behaviour (HS)",
                     "paper": "much of the post-trained model's ability recovered",
-                    "ours": f"HS base {base:.1f}, SFT {sft:.1f}, distilled on extracted {ext:.1f}: "
-                            f"{recovered:.0%} of the alignment gap recovered (rule: >= 50%)",
-                    "verdict": "inconclusive" if math.isnan(recovered) else
+                    "ours": f"HS base {base:.1f}, SFT {sft:.1f}, distilled on extracted {ext:.1f} "
+                            f"({recovered:.0%} of the alignment gap; rule: >= 50%), on as many original samples "
+                            f"{orig:.1f} ({control:.0%})",
+                    "verdict": "inconclusive" if math.isnan(recovered) or not control >= 0.5 else
                                "reproduced" if recovered >= 0.5 else "not reproduced"})
     return out
 
