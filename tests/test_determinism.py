@@ -1,8 +1,6 @@
 """The same seed gives the same numbers on CPU: every stage of the smoke profile, run twice
 into separate caches, returns identical results."""
 
-import pytest
-
 from alignlab import config, paths, pipeline
 
 

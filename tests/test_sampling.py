@@ -12,7 +12,6 @@ import shutil
 import pytest
 import torch
 
-from alignlab import sampling
 from alignlab.data import ALPACA_PROMPT, DataError
 from alignlab.models import load_model
 from alignlab.sampling import (continuation_prompt, parse_generation, prefixes, resolve_prefix, sample,

@@ -15,7 +15,6 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
-from alignlab import paths
 from alignlab.data import tokenize_examples
 from alignlab.models import load_model, save_model
 from alignlab.store import read_json, write_json
