@@ -103,7 +103,8 @@ def evaluate(p: dict, judge, aligned: str, adapter: str | None) -> dict:
     """HS on the held-out harmful prompts and FA on the task's eval set, answers kept; cached."""
     out = stage_dir(p, "evaluate", aligned=aligned, adapter=adapter, judge=judge.name,
                     n_eval=p["n_harmful_eval"], n_task_eval=p["n_task_eval"], max_new_tokens=p["max_new_tokens"],
-                    data_seed=p["data_seed"], task=p["task"]) / "result.json"
+                    task_max_new_tokens=p["task_max_new_tokens"], data_seed=p["data_seed"], task=p["task"],
+                    safety_source=p["safety_source"]) / "result.json"
     done = read_json(out)
     if done is not None:
         return done
