@@ -7,12 +7,12 @@ so that CI never overwrites a real figure.
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from alignlab import paths
+from alignlab.store import write_json
 
 
 def figure_dir(profile: str) -> Path:
@@ -51,12 +51,8 @@ def results_path(notebook: str, profile: str) -> Path:
 
 def save_results(notebook: str, params: dict, results: dict) -> Path:
     """Write ``results/<profile>/<notebook>.json`` atomically: the parameters and the numbers."""
-    path = results_path(notebook, params["profile"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(_plain({"notebook": notebook, "params": params, "results": results}), indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json(results_path(notebook, params["profile"]),
+                      _plain({"notebook": notebook, "params": params, "results": results}))
 
 
 def load_results(notebook: str, profile: str) -> dict:

@@ -29,7 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from alignlab.data import ALPACA_PROMPT, DataError, has_chat_template
-from alignlab.store import write_json
+from alignlab.store import write_json, write_jsonl
 
 NO_TEMPLATE_MSG = "tokenizer has no chat template; pass an explicit prefix string or use 'alpaca'"
 TEMPLATE_PREFIXES = ("bare_start", "user_header")
@@ -357,13 +357,7 @@ def _load_store(store: Path) -> dict[int, dict]:
             continue
         records[row["id"]] = row
     if dropped:
-        tmp = store.with_name(store.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in records.values():
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, store)
+        write_jsonl(store, records.values())
     return records
 
 
