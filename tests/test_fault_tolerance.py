@@ -36,7 +36,7 @@ def test_training_resumes_after_sigkill(tmp_path):
     assert whole.wait(timeout=300) == 0
     killed = run_align(tmp_path / "killed")
     deadline = time.time() + 300
-    while last_complete_checkpoint(tmp_path / "killed" / "trainer") is None:
+    while last_complete_checkpoint(tmp_path / "killed" / "trainer", delete_partial=False) is None:
         assert killed.poll() is None and time.time() < deadline, "no checkpoint was written"
         time.sleep(0.2)
     time.sleep(0.5)  # kill at an arbitrary point after the first checkpoint, maybe mid-save

@@ -73,12 +73,14 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.
     return peft_model, trainer.state.log_history, resumed_from and Path(resumed_from).name
 
 
-def last_complete_checkpoint(out_dir) -> str | None:
-    """The newest Trainer checkpoint that was written to the end; partial ones are deleted.
+def last_complete_checkpoint(out_dir, *, delete_partial: bool = True) -> str | None:
+    """The newest Trainer checkpoint that was written to the end.
 
     Trainer writes a checkpoint file by file, so a process killed mid-save leaves a folder that
     would crash (or silently mislead) a resume. trainer_state.json is written after the weights,
     optimizer and scheduler, so a checkpoint is complete when it parses and they exist.
+    Partial ones are deleted before a resume; an observer of a live run must pass
+    delete_partial=False, or it would delete the checkpoint the trainer is writing.
     """
     folders = sorted(Path(out_dir).glob("checkpoint-*"), key=lambda f: int(f.name.split("-")[-1]))
     for folder in reversed(folders):
@@ -86,7 +88,8 @@ def last_complete_checkpoint(out_dir) -> str | None:
                     and (folder / "optimizer.pt").exists() and (folder / "scheduler.pt").exists())
         if complete:
             return str(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+        if delete_partial:
+            shutil.rmtree(folder, ignore_errors=True)
     return None
 
 
