@@ -33,7 +33,7 @@ $(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
 
 reproduce: setup $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS))
 	$(BIN)/python -m alignlab.claims --profile $(PROFILE)
-	@echo "executed notebooks and results JSONs: $(RESULTS)/  figures: figures/  claims: CLAIMS.md"
+	@echo "executed notebooks and results JSONs: $(RESULTS)/"
 
 unit: setup
 	$(BIN)/python -m pytest -q tests

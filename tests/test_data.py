@@ -119,3 +119,14 @@ def test_alpaca_template_for_base_models(tokenizer):
     prompt, full = data.format_example(base, "Say hi", "Hi!")
     assert prompt.startswith("Below is an instruction") and prompt.endswith("### Response:\n")
     assert full == prompt + "Hi!" + base.eos_token
+
+
+def test_helpful_records_avoid_the_task_splits():
+    task = data.task_splits("gsm8k", 1000, 200, seed=0)
+    helpful = data.helpful_records(100, seed=0, exclude=task["train"] + task["eval"])
+    assert len(helpful) == 100 and all(r["source"] == "gsm8k" and r["response"] for r in helpful)
+    assert not {r["id"] for r in helpful} & {r["id"] for r in task["train"] + task["eval"]}
+    assert helpful == data.helpful_records(100, seed=0, exclude=task["train"] + task["eval"])
+    assert data.helpful_records(0) == []
+    with pytest.raises(data.DataError, match="GSM8K helpful answers: asked for 200 records"):
+        data.helpful_records(200, seed=0, exclude=task["train"] + task["eval"])

@@ -31,3 +31,11 @@ def test_more_task_samples_than_the_data(smoke):
 def test_unknown_safety_source(smoke):
     with pytest.raises(ValueError, match="safety_source='web' is invalid"):
         pipeline.splits(dict(smoke, safety_source="web"))
+
+
+def test_alignment_set_mixes_in_the_helpful_samples(smoke):
+    s = pipeline.splits(smoke)
+    mixed = pipeline.alignment_set(smoke)
+    assert mixed == s["alignment"] + s["helpful"] and len(s["helpful"]) == smoke["n_align_helpful"] > 0
+    assert pipeline.alignment_set(dict(smoke, n_align_helpful=0)) == s["alignment"]
+    assert len(pipeline.post_training_texts(smoke)) == len(mixed)

@@ -7,14 +7,14 @@ Built from the results JSONs of `make reproduce` (``results/<profile>/*.json``) 
 """
 
 import argparse
-import json
 import math
 
 import numpy as np
 from scipy import stats
 
 from alignlab import paths
-from alignlab.report import load_results
+from alignlab.report import figure_dir, load_results
+from alignlab.store import write_json, write_text
 
 RULES = (
     "Intervals are 95% t-intervals over seeds (a bootstrap over generations where a stage has one "
@@ -155,15 +155,15 @@ def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
     folder = paths.ROOT if profile == "cpu" else paths.RESULTS / profile
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "claims.json").write_text(json.dumps(claims, indent=2) + "\n")
+    write_json(folder / "claims.json", claims)
     lines = [f"# Claims ledger ({profile} profile)", "",
-             "Written by `make reproduce` (`python -m alignlab.claims`) from `results/*.json`; do not edit by hand.",
+             f"Written by `make reproduce` (`python -m alignlab.claims`) from `results/{profile}/*.json`; do not edit by hand.",
              "Rules: " + RULES, "",
              "| claim | paper | ours | verdict |", "|---|---|---|---|"]
     lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
-    (folder / "CLAIMS.md").write_text("\n".join(lines) + "\n")
+    write_text(folder / "CLAIMS.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
+    print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")
 
 
 if __name__ == "__main__":

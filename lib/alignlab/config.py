@@ -20,7 +20,7 @@ PROFILES = ("smoke", "cpu", "paper")
 _FRACTIONS = {"harmful_ratio", "top_p", "threshold", "warmup_ratio"}
 _FRACTION_LISTS = {"harmful_ratios", "thresholds"}
 _NON_NEGATIVE = {
-    "rho", "n_align", "n_finetune", "n_eval", "n_task_eval", "n_samples", "max_new_tokens",
+    "rho", "n_align", "n_align_helpful", "n_finetune", "n_eval", "n_task_eval", "n_samples", "max_new_tokens",
     "align_epochs", "finetune_epochs", "batch_size", "lr", "finetune_lr", "temperature",
     "max_length", "weight_decay", "lora_r", "lora_alpha", "seed", "n_distill",
 }

@@ -248,6 +248,20 @@ def task_splits(task: str, n_train: int, n_eval: int, seed: int = 0) -> dict:
     return _take(load_dataset(task), {"train": n_train, "eval": n_eval}, seed, task)
 
 
+def helpful_records(n: int, seed: int = 0, exclude=()) -> list[dict]:
+    """``n`` benign problems with helpful answers: GSM8K questions and their human-written worked
+    solutions, disjoint from ``exclude`` (the task splits, when the task is GSM8K too).
+
+    Mixed into the alignment set so that a small model learns to refuse harmful requests rather
+    than everything: on refusals alone, SmolLM2-135M refused SST-2 prompts as well (FA 0).
+    """
+    if n == 0:
+        return []
+    taken = {(r["source"], str(r["id"])) for r in exclude}
+    pool = [r for r in gsm8k() if (r["source"], str(r["id"])) not in taken]
+    return _take(pool, {"helpful": n}, seed, "GSM8K helpful answers")["helpful"]
+
+
 def cached_responses(prompts: list[str], kind: str, seed: int) -> list[str]:
     """Our generated refusals or compliant answers, cached as JSONL keyed by content."""
     key = hashlib.sha256(json.dumps([kind, seed, safety_data.VERSION, prompts]).encode()).hexdigest()[:16]

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from alignlab import paths, safety_data
-from alignlab.data import safety_splits, task_splits
+from alignlab.data import helpful_records, safety_splits, task_splits
 from alignlab.evaluate import finetune_accuracy, generate, make_batches
 from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, record_ids, stage_key
 from alignlab.store import read_json, write_json
 
 def splits(p: dict) -> dict:
-    """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval) and task.
+    """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval), task
+    (task_train / task_eval) and the benign ``helpful`` samples that alignment mixes in.
 
     ``safety_source: offline`` cuts the offline harmful prompts and adds our own responses;
     ``beavertails`` (paper profile) takes BeaverTails' safe / unsafe rows as the paper does.
@@ -34,7 +35,16 @@ def splits(p: dict) -> dict:
         raise ValueError(f"safety_source={p['safety_source']!r} is invalid: use 'offline' or 'beavertails'")
     task = task_splits(p["task"], p["n_finetune"], p["n_task_eval"], seed=p["data_seed"])
     out["task_train"], out["task_eval"] = task["train"], task["eval"]
+    out["helpful"] = helpful_records(p["n_align_helpful"], seed=p["data_seed"],
+                                     exclude=task["train"] + task["eval"])
     return out
+
+
+def alignment_set(p: dict) -> list[dict]:
+    """What alignment trains on, and so the post-training set that extraction searches:
+    the safety samples plus ``n_align_helpful`` benign samples with helpful answers."""
+    s = splits(p)
+    return s["alignment"] + s["helpful"]
 
 
 def stage_dir(p: dict, stage: str, **params):
@@ -52,7 +62,7 @@ def aligned_model(p: dict, method: str, rho: float | None = None) -> str:
     if method == "base":
         return p["model"]
     rho = p["rho"] if rho is None else rho
-    data = splits(p)["alignment"]
+    data = alignment_set(p)
     kw = align_kw(p)
     out = stage_dir(p, "align", model=p["model"], method=method, rho=rho if method == "vaccine" else None,
                     data=record_ids(data), **kw)
@@ -153,7 +163,7 @@ def judge(p: dict):
 
 def post_training_texts(p: dict) -> list[str]:
     """The alignment set as the extraction study sees it: question and answer, one text each."""
-    return [f"{r['prompt']}\n{r['response']}" for r in splits(p)["alignment"]]
+    return [f"{r['prompt']}\n{r['response']}" for r in alignment_set(p)]
 
 
 def alignment_index(p: dict):
