@@ -4,7 +4,8 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-RESULTS := results/$(PROFILE)
+# ALIGNLAB_RESULTS moves the executed notebooks along with the results JSONs the notebooks write.
+RESULTS := $(or $(ALIGNLAB_RESULTS),results)/$(PROFILE)
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .PHONY: setup reproduce test unit nbval bench clean-cache help

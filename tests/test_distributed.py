@@ -78,3 +78,40 @@ def test_the_step_changes_every_parameter(updates, trainer):
 
 def test_vaccine_step_differs_from_sft(updates):
     assert any(not torch.allclose(updates[1, "vaccine"][n], updates[1, "sft"][n]) for n in updates[1, "sft"])
+
+
+def test_alignment_stage_under_accelerate_matches_one_process(tmp_path):
+    """`accelerate launch -m alignlab.train` (the multi-GPU entry point) with 2 processes trains
+    the alignment stages into the same cache entries, with the same weights, as one process."""
+    import yaml
+
+    from alignlab import config
+
+    profile = dict(config.load_profile("smoke"), n_align=16, n_align_helpful=0, batch_size=4, rhos=[0.0])
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    stage = ["-m", "alignlab.train", "--profile", str(tmp_path / "tiny.yaml"), "align"]
+    for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):
+        out = subprocess.run([*launcher, *stage], cwd=ROOT, env={**env, "ALIGNLAB_CACHE": str(tmp_path / name)},
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert out.returncode == 0, f"{name}: {out.stdout[-4000:]}"
+    one = sorted((tmp_path / "one" / "smoke" / "align").glob("*/model/model.safetensors"))
+    two = sorted((tmp_path / "two" / "smoke" / "align").glob("*/model/model.safetensors"))
+    assert len(one) == 2 and [p.parts[-3] for p in one] == [p.parts[-3] for p in two]  # same stages, same keys
+    for a, b in zip(one, two):
+        wa, wb = load_file(str(a)), load_file(str(b))
+        for name in wa:
+            torch.testing.assert_close(wb[name], wa[name], rtol=1e-4, atol=1e-6, msg=lambda m: f"{a.parts[-3]} {name}: {m}")
+    base = load_file(str(one[0]))  # SFT and Vaccine differ, so a mix-up of stages would show
+    assert any(not torch.equal(base[n], load_file(str(one[1]))[n]) for n in base)
+
+
+def test_global_batch_must_split_over_the_processes(monkeypatch):
+    from alignlab import data
+    from alignlab.finetune import train_lora
+    from alignlab.models import load_model
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    model, tokenizer = load_model("tiny-random-llama")
+    with pytest.raises(ValueError, match="batch_size=4 is the global batch and cannot be split evenly over 3 processes"):
+        train_lora(model, tokenizer, data.safety_splits(4, 0, 0)["alignment"], "/nonexistent", batch_size=4)

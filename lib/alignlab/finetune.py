@@ -8,10 +8,12 @@ last (atomically) marks a finished stage.
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
@@ -43,17 +45,23 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method="sft", rho=2.
                seed=0, save_steps=20, callbacks=()):
     """Train a new LoRA adapter (r, alpha on every linear layer) with SFT or Vaccine.
 
+    ``batch_size`` is the global batch: under ``accelerate launch`` each of N processes takes
+    batch_size / N, so a stage gives the single-process result however it is launched.
     Returns (peft model, Trainer log history, the checkpoint it resumed from or None).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
     if not records:
         raise ValueError("no training records: check the split sizes in the profile")
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch / torchrun
+    if batch_size % processes:
+        raise ValueError(f"batch_size={batch_size} is the global batch and cannot be split evenly over "
+                         f"{processes} processes: use a multiple of {processes}")
     torch.manual_seed(seed)  # the LoRA init draws from the global generator
     peft_model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=lora_alpha, lora_dropout=0.0,
                                                   target_modules="all-linear", task_type="CAUSAL_LM"))
     common = dict(
-        output_dir=str(out_dir), per_device_train_batch_size=batch_size, num_train_epochs=epochs,
+        output_dir=str(out_dir), per_device_train_batch_size=batch_size // processes, num_train_epochs=epochs,
         learning_rate=lr, weight_decay=weight_decay, lr_scheduler_type="cosine", warmup_steps=warmup_ratio,  # a float < 1 is a ratio
         optim="adamw_torch", logging_steps=1, save_strategy="steps", save_steps=save_steps,
         save_total_limit=1, report_to=[], seed=seed, data_seed=seed, use_cpu=not torch.cuda.is_available(),
@@ -105,9 +113,12 @@ def align(base_model: str, records, out_dir: Path, *, method: str, **train_kw) -
     model, tokenizer = load_model(base_model)
     peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method=method,
                                                    **train_kw)
-    save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
-    write_json(out_dir / "done.json", {"method": method, "losses": _losses(history), "resumed_from": resumed_from})
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # checkpoints are only needed to resume
+    processes = PartialState()  # under accelerate launch, only the main process writes the stage
+    if processes.is_main_process:
+        save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
+        write_json(out_dir / "done.json", {"method": method, "losses": _losses(history), "resumed_from": resumed_from})
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # checkpoints are only needed to resume
+    processes.wait_for_everyone()
     return out_dir / "model"
 
 
@@ -119,13 +130,16 @@ def finetune(aligned_dir: Path, records, out_dir: Path, *, callbacks=(), **train
     model, tokenizer = load_model(str(aligned_dir))
     peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft",
                                                    callbacks=callbacks, **train_kw)
-    peft_model.save_pretrained(out_dir / "adapter.tmp")
-    shutil.rmtree(out_dir / "adapter", ignore_errors=True)
-    (out_dir / "adapter.tmp").rename(out_dir / "adapter")
-    drift = [cb.history for cb in callbacks if isinstance(cb, DriftCallback)]
-    write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else [],
-                                       "resumed_from": resumed_from})
-    shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    processes = PartialState()  # under accelerate launch, only the main process writes the stage
+    if processes.is_main_process:
+        peft_model.save_pretrained(out_dir / "adapter.tmp")
+        shutil.rmtree(out_dir / "adapter", ignore_errors=True)
+        (out_dir / "adapter.tmp").rename(out_dir / "adapter")
+        drift = [cb.history for cb in callbacks if isinstance(cb, DriftCallback)]
+        write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else [],
+                                           "resumed_from": resumed_from})
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+    processes.wait_for_everyone()
     return out_dir / "adapter"
 
 
@@ -150,7 +164,7 @@ class DriftCallback(TrainerCallback):
         self.batches, self.every, self.path, self.reference = batches, max(1, every), path, None
         self.history = (read_json(path) if path else None) or []
 
-    def _measure(self, model, step):
+    def _measure(self, model, step, write=True):
         from alignlab.evaluate import attention_outputs
 
         if self.reference is None:
@@ -161,13 +175,13 @@ class DriftCallback(TrainerCallback):
                   for now, ref in zip(batch_now, batch_ref))
         self.history = [h for h in self.history if h["step"] < step] + [
             {"step": step, "hed": hed, "alignment_loss": loss}]
-        if self.path:
+        if self.path and write:
             write_json(self.path, self.history)
 
     def on_train_begin(self, args, state, control, model=None, **kw):
         if state.global_step == 0:
-            self._measure(model, 0)
+            self._measure(model, 0, write=state.is_world_process_zero)
 
     def on_step_end(self, args, state, control, model=None, **kw):
         if state.global_step % self.every == 0 or state.global_step == state.max_steps:
-            self._measure(model, state.global_step)
+            self._measure(model, state.global_step, write=state.is_world_process_zero)
