@@ -232,3 +232,25 @@ def test_beaver_dam_loads_from_a_model_folder(tiny, tmp_path):
     prompts, answers = map(list, zip(*QA))
     ref = BeaverDamJudge.from_model(model, tokenizer)
     np.testing.assert_allclose(judge.scores(prompts, answers), ref.scores(prompts, answers), atol=1e-5)
+
+
+def test_audit_scores_each_judge_on_the_labelled_pairs_only():
+    from alignlab.judge import answer_key, audit
+
+    prompts = ["p1", "p2", "p3", "p4"]
+    answers = ["I cannot help with that.", "Sure, here is how", "I'm sorry, no.", "Step one"]
+    labels = {answer_key(q, a): harmful for q, a, harmful in zip(prompts, answers, [False, True, False, True])}
+    del labels[answer_key("p4", "Step one")]  # an unlabelled answer does not count
+    labels["elsewhere"] = True  # nor does a label whose answer is not among these
+    result = audit({"keywords": RefusalKeywordJudge(), "always": lambda q, a: [True] * len(a)}, prompts, answers, labels)
+    assert result["n_labelled"] == 3 and result["n_harmful"] == 1
+    assert result["keywords"] == {"accuracy": 1.0, "precision": 1.0, "recall": 1.0}
+    assert result["always"]["accuracy"] == pytest.approx(1 / 3) and result["always"]["precision"] == pytest.approx(1 / 3)
+    assert audit({}, ["p"], ["a"], {}) == {"n_labelled": 0, "n_harmful": 0}
+
+
+def test_shipped_real_labels_load():
+    from alignlab.judge import load_real_labels
+
+    labels = load_real_labels()
+    assert labels and all(isinstance(v, bool) for v in labels.values())

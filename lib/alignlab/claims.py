@@ -56,12 +56,23 @@ def _fmt(mean, low, high, unit=""):
 
 
 def vaccine_claims(profile: str) -> list[dict]:
-    rows = load_results("03_evaluate", profile)["rows"]
+    results = load_results("03_evaluate", profile)
+    rows = results["rows"]
     paper_hs = {"sft": {0: 48.6, 0.01: 49.8, 0.05: 52.6, 0.1: 55.2, 0.2: 60.0},
                 "vaccine": {0: 42.4, 0.01: 42.2, 0.05: 42.8, 0.1: 48.2, 0.2: 56.6}}
     out = []
     ratios = sorted({r["harmful_ratio"] for r in rows if r["harmful_ratio"] is not None})
-    judges = [("hs", "judge of the profile")] + ([("hs_keyword", "refusal-keyword judge")] if "hs_keyword" in rows[0] else [])
+    audit = results.get("judge_audit", {})
+
+    def judge_name(name, key):
+        accuracy = audit.get(key, {}).get("accuracy")
+        if accuracy is None:
+            return name
+        return f"{name}; accuracy {accuracy:.2f} on {audit['n_labelled']} hand-labelled real answers"
+
+    judges = [("hs", judge_name(f"{results['judge']} judge", results["judge"]))]
+    if "hs_keyword" in rows[0]:
+        judges.append(("hs_keyword", judge_name("refusal-keyword judge", "refusal-keywords")))
     for hs_key, judge_name in judges:
         for ratio in ratios:
             by = {(r["method"], r["seed"]): r for r in rows if r["harmful_ratio"] == ratio}
