@@ -32,3 +32,12 @@ def test_unknown_model_lists_the_known_names(name):
         load_model(name)
     for known in KNOWN_MODELS:
         assert known in str(error.value)
+
+
+def test_pickled_weights_are_refused(tmp_path):
+    model, tokenizer = load_model("tiny-random-llama")
+    model.config.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle, as older checkpoints ship
+    with pytest.raises(UnknownModelError, match="no .safetensors weights"):
+        load_model(str(tmp_path))

@@ -1,7 +1,8 @@
 """`make reproduce` itself, end to end on the smoke profile: killed with SIGKILL in the middle of
 the attack and again in the middle of sampling, then run again, it finishes with the same results
 JSONs and claims as an uninterrupted run into a separate cache. The two runs share only the seed,
-so the comparison is also the determinism check of whole runs."""
+so the comparison is also the determinism check of whole runs. A hub token in the environment is
+written nowhere."""
 
 import json
 import os
@@ -13,13 +14,15 @@ import pytest
 
 from alignlab import paths
 
+FAKE_TOKEN = "hf_alignlabTestTokenThatMustNeverBeWritten"  # a hub token in the environment, as on a GPU box
 RUN_TIMEOUT = 900  # seconds; a whole smoke run takes about 4 minutes on 2 cores
 KILL_POINTS = ("smoke/attack/*/done.json", "smoke/samples/*/generations.jsonl")  # mid-02, mid-05
 
 
 def start(root, log):
     """`make reproduce PROFILE=smoke` with its own cache and results folders, in its own process group."""
-    env = dict(os.environ, ALIGNLAB_CACHE=str(root / "cache"), ALIGNLAB_RESULTS=str(root / "results"))
+    env = dict(os.environ, ALIGNLAB_CACHE=str(root / "cache"), ALIGNLAB_RESULTS=str(root / "results"),
+               HF_TOKEN=FAKE_TOKEN)
     return subprocess.Popen(["make", "-C", str(paths.ROOT), "reproduce", "PROFILE=smoke"], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -63,3 +66,6 @@ def test_killed_reproduce_finishes_with_the_results_of_an_uninterrupted_run(tmp_
         assert whole[name] == killed[name], f"{name} differs after kill-and-resume"
     log = (tmp_path / "killed" / "make.log").read_text()
     assert log.count("Executing notebook with kernel") > len(whole) - 1, "the killed run must have been interrupted"
+    for path in tmp_path.rglob("*"):  # executed notebooks, results, caches, logs
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert FAKE_TOKEN.encode() not in path.read_bytes(), f"the hub token was written to {path}"

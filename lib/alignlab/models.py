@@ -81,6 +81,11 @@ def load_model(name_or_path: str, trust_remote_code: bool = False, dtype=torch.f
         if not Path(source).exists() and not _looks_like_hub_id(str(source)):
             raise UnknownModelError(f"unknown model {name_or_path!r}: use one of {KNOWN_MODELS}, "
                                     "a local folder, or a hub id like 'meta-llama/Llama-2-7b-hf'")
+        if Path(source).is_dir() and not any(Path(source).glob("*.safetensors")):
+            # pickled weights (.bin, .pt) can run code when loaded: weights come only as safetensors
+            raise UnknownModelError(f"{source} holds no .safetensors weights; alignlab does not load pickled "
+                                    "weights. Convert them once with model.save_pretrained(folder, "
+                                    "safe_serialization=True) in a process you trust.")
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, trust_remote_code=trust_remote_code,
