@@ -39,3 +39,21 @@ def test_alignment_set_mixes_in_the_helpful_samples(smoke):
     assert mixed == s["alignment"] + s["helpful"] and len(s["helpful"]) == smoke["n_align_helpful"] > 0
     assert pipeline.alignment_set(dict(smoke, n_align_helpful=0)) == s["alignment"]
     assert len(pipeline.post_training_texts(smoke)) == len(mixed)
+
+
+def test_extraction_targets_name_their_post_training_set(smoke):
+    assert pipeline.extraction_model(smoke, "allenai/OLMo-2-1124-7B-Instruct") == "allenai/OLMo-2-1124-7B-Instruct"
+    with pytest.raises(ValueError, match="'olmo' is not an extraction target"):
+        pipeline.post_training_texts(smoke, "olmo")
+    with pytest.raises(DataError, match="unknown dataset 'tulu4'"):
+        pipeline.post_training_texts(dict(smoke, extraction_targets={"sft": "tulu4"}), "sft")
+
+
+def test_any_model_can_be_an_extraction_target(smoke, tmp_path, monkeypatch):
+    from alignlab import paths
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    p = dict(smoke, n_samples=3, extraction_targets={"tiny-random-llama": "alignment"})
+    rows = pipeline.match(p, "tiny-random-llama", "user_header")
+    assert len(rows) == 3 and all(r["method"] == "tiny-random-llama" and -1 <= r["embedding"] <= 1 + 1e-5 for r in rows)
+    assert {r["nearest"] for r in rows} <= set(pipeline.post_training_texts(p, "tiny-random-llama"))

@@ -161,33 +161,56 @@ def judge(p: dict):
 
 # ---------------------------------------------------------------- extraction (05-07)
 
-def post_training_texts(p: dict) -> list[str]:
-    """The alignment set as the extraction study sees it: question and answer, one text each."""
-    return [f"{r['prompt']}\n{r['response']}" for r in alignment_set(p)]
+ALIGNED = ("sft", "vaccine")
+IVF_FROM = 200_000  # post-training sets at least this large get an IVF index (README: Scale-out)
 
 
-def alignment_index(p: dict):
-    """The FAISS index of the post-training (alignment) set, built once and reloaded with checks."""
-    from alignlab.search import EmbeddingIndex
+def post_training_set(p: dict, target: str) -> str:
+    """The post-training set an extraction target is searched against (``extraction_targets``)."""
+    targets = p["extraction_targets"]
+    if target not in targets:
+        raise ValueError(f"{target!r} is not an extraction target; extraction_targets={targets}")
+    return targets[target]
 
-    texts = post_training_texts(p)
-    folder = stage_dir(p, "index", texts=texts, model=p["embedding_model"])
+
+def extraction_model(p: dict, target: str) -> str:
+    """"sft" / "vaccine" are notebook 01's aligned models; any other target is a hub id or a path
+    (paper profile: OLMo 2 Instruct, searched against the Tulu 3 SFT mixture)."""
+    return aligned_model(p, target) if target in ALIGNED else target
+
+
+def post_training_texts(p: dict, target: str = "sft") -> list[str]:
+    """A target's post-training set as the extraction study sees it: question and answer, one text
+    each. "alignment" is this pipeline's alignment set; any other name is a dataset of alignlab.data."""
+    from alignlab.data import load_dataset
+
+    name = post_training_set(p, target)
+    records = alignment_set(p) if name == "alignment" else load_dataset(name)
+    return [f"{r['prompt']}\n{r['response']}" for r in records]
+
+
+def post_training_index(p: dict, target: str = "sft"):
+    """The FAISS index of a target's post-training set, built once and reloaded with checks."""
+    from alignlab.search import EmbeddingIndex, fingerprint
+
+    texts = post_training_texts(p, target)
+    folder = stage_dir(p, "index", texts=fingerprint(texts), model=p["embedding_model"])
     if (folder / "index").exists():
         try:
             return EmbeddingIndex.load(folder / "index", model=p["embedding_model"], texts=texts)
         except ValueError:
             pass  # a corrupt or mismatched index is rebuilt, never used
-    index = EmbeddingIndex.build(texts, model=p["embedding_model"])
+    index = EmbeddingIndex.build(texts, model=p["embedding_model"], kind="ivf" if len(texts) >= IVF_FROM else "flat")
     index.save(folder / "index")
     return index
 
 
 def samples(p: dict, method: str, prefix: str) -> list[dict]:
-    """``n_samples`` generations of an aligned model from a chat-template prefix alone (resumable)."""
+    """``n_samples`` generations of an extraction target from a chat-template prefix alone (resumable)."""
     from alignlab.models import load_model
     from alignlab.sampling import sample
 
-    aligned = aligned_model(p, method)
+    aligned = extraction_model(p, method)
     store = stage_dir(p, "samples", aligned=aligned, prefix=prefix, seed=p["seed"],
                       max_new_tokens=p["sample_max_new_tokens"]) / "generations.jsonl"
     model, tokenizer = load_model(aligned)
@@ -196,18 +219,20 @@ def samples(p: dict, method: str, prefix: str) -> list[dict]:
 
 
 def match(p: dict, method: str, prefix: str) -> list[dict]:
-    """Per generation: the nearest alignment sample by embedding, and the best string similarities."""
+    """Per generation of a target: the nearest post-training sample by embedding, and the best
+    string similarities over the whole post-training set."""
     from alignlab.sampling import sample_text
-    from alignlab.search import string_similarity
+    from alignlab.search import fingerprint, string_similarity
 
     records = samples(p, method, prefix)
-    corpus = post_training_texts(p)
+    corpus = post_training_texts(p, method)
     texts = [sample_text(r) for r in records]
-    folder = stage_dir(p, "match", method=method, prefix=prefix, texts=texts, corpus=corpus, model=p["embedding_model"])
+    folder = stage_dir(p, "match", method=method, prefix=prefix, texts=texts, corpus=fingerprint(corpus),
+                       model=p["embedding_model"])
     cached = read_json(folder / "match.json")
     if cached is not None:
         return cached
-    scores, ids = alignment_index(p).search(texts, k=1)
+    scores, ids = post_training_index(p, method).search(texts, k=1)
     levenshtein = string_similarity(texts, corpus, metric="levenshtein")
     indel = string_similarity(texts, corpus, metric="indel")
     rows = [{"method": method, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
