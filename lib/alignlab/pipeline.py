@@ -15,6 +15,8 @@ from alignlab.evaluate import finetune_accuracy, generate, make_batches
 from alignlab.finetune import DriftCallback, align, finetune, load_finetuned, read_done, record_ids, stage_key
 from alignlab.store import read_json, write_json
 
+ALIGNED = ("sft", "vaccine")  # the aligned models of notebook 01
+
 def splits(p: dict) -> dict:
     """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval), task
     (task_train / task_eval) and the benign ``helpful`` samples that alignment mixes in.
@@ -135,6 +137,20 @@ def evaluate(p: dict, judge, aligned: str, adapter: str | None) -> dict:
     return result
 
 
+def evaluations(p: dict, judge) -> list[dict]:
+    """Every evaluation of notebook 03: the base, SFT and Vaccine models before any user
+    fine-tuning, then each aligned model after the attack at every harmful ratio and seed."""
+    out = [{"method": method, "harmful_ratio": None, "seed": None,
+            "result": evaluate(p, judge, aligned_model(p, method), None)} for method in ("base", *ALIGNED)]
+    for method in ALIGNED:
+        for harmful_ratio in p["harmful_ratios"]:
+            for seed in p["seeds"]:
+                run = attack(p, method, harmful_ratio, seed)
+                out.append({"method": method, "harmful_ratio": harmful_ratio, "seed": seed,
+                            "result": evaluate(p, judge, aligned_model(p, method), run["adapter"])})
+    return out
+
+
 def judge(p: dict):
     """The HS judge and its validation. Offline: our EmbeddingJudge, trained on responses to the
     alignment and harmful_ft prompts and validated on the held-out harmful_eval prompts with
@@ -161,7 +177,6 @@ def judge(p: dict):
 
 # ---------------------------------------------------------------- extraction (05-07)
 
-ALIGNED = ("sft", "vaccine")
 IVF_FROM = 200_000  # post-training sets at least this large get an IVF index (README: Scale-out)
 
 
