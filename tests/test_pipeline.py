@@ -38,7 +38,7 @@ def test_alignment_set_mixes_in_the_helpful_samples(smoke):
     mixed = pipeline.alignment_set(smoke)
     assert mixed == s["alignment"] + s["helpful"] and len(s["helpful"]) == smoke["n_align_helpful"] > 0
     assert pipeline.alignment_set(dict(smoke, n_align_helpful=0)) == s["alignment"]
-    assert len(pipeline.post_training_texts(smoke)) == len(mixed)
+    assert len(pipeline.post_training_texts(smoke, "sft")) == len(mixed)
 
 
 def test_extraction_targets_name_their_post_training_set(smoke):

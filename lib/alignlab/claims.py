@@ -64,15 +64,15 @@ def vaccine_claims(profile: str) -> list[dict]:
     ratios = sorted({r["harmful_ratio"] for r in rows if r["harmful_ratio"] is not None})
     audit = results.get("judge_audit", {})
 
-    def judge_name(name, key):
+    def audited(name, key):  # the judge's name with its accuracy on hand-labelled real answers
         accuracy = audit.get(key, {}).get("accuracy")
         if accuracy is None:
             return name
         return f"{name}; accuracy {accuracy:.2f} on {audit['n_labelled']} hand-labelled real answers"
 
-    judges = [("hs", judge_name(f"{results['judge']} judge", results["judge"]))]
+    judges = [("hs", audited(f"{results['judge']} judge", results["judge"]))]
     if "hs_keyword" in rows[0]:
-        judges.append(("hs_keyword", judge_name("refusal-keyword judge", "refusal-keywords")))
+        judges.append(("hs_keyword", audited("refusal-keyword judge", "refusal-keywords")))
     for hs_key, judge_name in judges:
         for ratio in ratios:
             by = {(r["method"], r["seed"]): r for r in rows if r["harmful_ratio"] == ratio}

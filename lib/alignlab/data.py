@@ -252,8 +252,9 @@ def helpful_records(n: int, seed: int = 0, exclude=()) -> list[dict]:
     """``n`` benign problems with helpful answers: GSM8K questions and their human-written worked
     solutions, disjoint from ``exclude`` (the task splits, when the task is GSM8K too).
 
-    Mixed into the alignment set so that a small model learns to refuse harmful requests rather
-    than everything: on refusals alone, SmolLM2-135M refused SST-2 prompts as well (FA 0).
+    Mixed into the alignment set to show a small model that not every request is refused: on
+    refusals alone, SmolLM2-135M refused SST-2 prompts as well (FA 0). On the cpu profile 128 of
+    them were not enough to change that (README, Results).
     """
     if n == 0:
         return []

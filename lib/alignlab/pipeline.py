@@ -17,6 +17,7 @@ from alignlab.store import read_json, write_json
 
 ALIGNED = ("sft", "vaccine")  # the aligned models of notebook 01
 
+
 def splits(p: dict) -> dict:
     """Every data split a profile uses: safety (alignment / harmful_ft / harmful_eval), task
     (task_train / task_eval) and the benign ``helpful`` samples that alignment mixes in.
@@ -194,7 +195,7 @@ def extraction_model(p: dict, target: str) -> str:
     return aligned_model(p, target) if target in ALIGNED else target
 
 
-def post_training_texts(p: dict, target: str = "sft") -> list[str]:
+def post_training_texts(p: dict, target: str) -> list[str]:
     """A target's post-training set as the extraction study sees it: question and answer, one text
     each. "alignment" is this pipeline's alignment set; any other name is a dataset of alignlab.data."""
     from alignlab.data import load_dataset
@@ -204,7 +205,7 @@ def post_training_texts(p: dict, target: str = "sft") -> list[str]:
     return [f"{r['prompt']}\n{r['response']}" for r in records]
 
 
-def post_training_index(p: dict, target: str = "sft"):
+def post_training_index(p: dict, target: str):
     """The FAISS index of a target's post-training set, built once and reloaded with checks."""
     from alignlab.search import EmbeddingIndex, fingerprint
 
