@@ -27,3 +27,14 @@ def test_same_seed_same_results(tmp_path, monkeypatch):
     for key in first:
         assert first[key] == second[key], f"{key} differs between two runs with the same seed"
     assert first["align/sft"] != first["align/vaccine"]  # the comparison above can fail
+
+
+def test_stage_keys_do_not_depend_on_where_the_cache_lives(tmp_path, monkeypatch):
+    from alignlab.finetune import stage_key
+
+    keys = []
+    for root in (tmp_path / "a", tmp_path / "b"):
+        monkeypatch.setattr(paths, "CACHE", root)
+        keys.append(stage_key(aligned=str(root / "smoke" / "align" / "123" / "model"), seed=0))
+    assert keys[0] == keys[1]
+    assert stage_key(aligned=str(tmp_path / "b-other" / "model"), seed=0) != keys[1]  # only the cache root is dropped

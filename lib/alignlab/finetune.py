@@ -17,6 +17,7 @@ from accelerate import PartialState
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
+from alignlab import paths
 from alignlab.data import tokenize_examples
 from alignlab.models import load_model, save_model
 from alignlab.store import read_json, write_json
@@ -26,8 +27,15 @@ METHODS = ("sft", "vaccine")
 
 
 def stage_key(**params) -> str:
-    """A short, stable hash of a stage's parameters (records are keyed by their ids)."""
-    blob = json.dumps(params, sort_keys=True, default=str)
+    """A short, stable hash of a stage's parameters (records are keyed by their ids).
+
+    An upstream stage's folder enters the key relative to the cache root, so the keys (and the
+    results that name them) do not depend on where the cache lives.
+    """
+    cache = str(paths.CACHE)
+    portable = {k: "<cache>" + v[len(cache):] if isinstance(v, str) and (v + os.sep).startswith(cache + os.sep) else v
+                for k, v in params.items()}
+    blob = json.dumps(portable, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
