@@ -7,6 +7,8 @@
     anything else          a hub id or a local folder (paper profile: meta-llama/Llama-2-7b-hf, OLMo 2)
 """
 
+import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -36,11 +38,21 @@ def _gguf_path() -> Path:
 
 def smollm2_dir() -> Path:
     """The cached safetensors copy of SmolLM2-135M-Instruct, converted from GGUF on first use."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
     target = paths.CACHE / "models" / SMOLLM2
     if (target / "model.safetensors").exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Several processes (accelerate launch) may get here at once: one converts, the rest wait.
+    with open(target.parent / f".{SMOLLM2}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "model.safetensors").exists():
+            return target
+        return _convert_gguf(target)
+
+
+def _convert_gguf(target: Path) -> Path:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
     gguf = _gguf_path()
     # GGUF dequantises to fp32 on load, but save_pretrained refuses a model that still carries
     # its quantization_config: rebuild from the plain config and copy the weights over.
@@ -107,7 +119,7 @@ def _looks_like_hub_id(name: str) -> bool:
 def save_model(model, tokenizer, target: Path) -> Path:
     """Save a full model atomically (safetensors), so a killed save leaves nothing half-written."""
     target = Path(target)
-    tmp = target.with_name(target.name + ".tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")  # per process: concurrent writers never share it
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
