@@ -174,17 +174,25 @@ def save_model(model, tokenizer, target: Path) -> Path:
 
 
 @torch.no_grad()
-def generate(model, tokenizer, prompts, max_new_tokens=128, batch_size=16, desc="generate") -> list[str]:
-    """Greedy answers to user prompts, formatted with the model's chat template, batched with left padding."""
+def generate(model, tokenizer, prompts, max_new_tokens=128, batch_size=64, desc="generate") -> list[str]:
+    """Greedy answers to user prompts, formatted with the model's chat template, batched with left
+    padding. Prompts are batched longest first (answers come back in the caller's order), so a
+    batch pads to a similar length: on the cpu profile batch 64 ran 1.4x batch 16."""
     tokenizer.padding_side = "left"
-    answers = []
-    for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
-        texts = [format_prompt(tokenizer, p) for p in prompts[start:start + batch_size]]
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    texts = [format_prompt(tokenizer, p) for p in prompts]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+    answers = [""] * len(texts)
+    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
+        batch = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
+                        add_special_tokens=False).to(model.device)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
-        answers += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    return [a.strip() for a in answers]
+        decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        for i, answer in zip(batch, decoded):
+            answers[i] = answer.strip()
+    return answers
 
 
 # ---------------------------------------------------------------- sentence embedders
