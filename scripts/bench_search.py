@@ -6,7 +6,10 @@ Prints plain lines of figures:
 (a) MiniLM embedding throughput, and FAISS flat vs numpy matmul+argmax on those vectors;
 (b) IVF vs flat on N synthetic 384-d unit vectors (a mixture of 1000 gaussian centres):
     build time, memory, queries/s and recall@1 against exact search for several nprobe;
-(c) string-baseline pairs/s, length-pruned vs brute force, Levenshtein and Indel.
+(c) string-baseline pairs/s, length-pruned vs brute force, Levenshtein and Indel;
+(d) the bounded string baselines used above ``string_exact_max`` samples: the best among each
+    generation's top-k candidates (one core) and the whole-set best of a sample (every core), with
+    how often the bound equals the whole-set best, and the projected hours for the paper profile.
 --quick shrinks everything to run in under a minute.
 """
 
@@ -212,6 +215,48 @@ def part_c(n_gen, n_corpus, rng):
         )
 
 
+def part_d(n_gen, n_corpus, n_exact, k, rng):
+    """Long texts (the paper's generations ~3,100 chars, Tulu 3 samples ~2,800): candidates are
+    random corpus ids plus, for a near-copy, its source (as the embedding's neighbours would hold
+    it), since throughput depends on lengths, not on which texts the candidates are."""
+    vocab = pseudo_words(rng, 3000)
+    corpus = [sentence(rng, vocab, 500, 3000) for _ in range(n_corpus)]
+    generations, candidates = [], []
+    for i in range(n_gen):
+        ids = rng.choice(n_corpus, size=k, replace=False)
+        if i % 4 == 0:  # a near-copy: its source, ~3% of characters replaced, is among the candidates
+            src = list(corpus[ids[0]])
+            for q in rng.integers(0, len(src), max(1, len(src) // 30)):
+                src[q] = "x"
+            generations.append("".join(src))
+        else:
+            generations.append(sentence(rng, vocab, 500, 3000))
+        candidates.append(ids)
+    candidates = np.array(candidates)
+    cores = os.cpu_count()
+    print(f"(d) bounded strings: {n_gen} generations x top {k} of {n_corpus} texts of 500-3000 chars; "
+          f"whole set on {n_exact} of them with {cores} cores")
+    for metric in search.METRICS:
+        t = time.perf_counter()
+        bound = search.string_similarity_among(generations, corpus, candidates, metric)
+        dt_bound = time.perf_counter() - t
+        t = time.perf_counter()
+        exact = search.string_similarity(generations[:n_exact], corpus, metric, prune=False, workers=-1)
+        dt_exact = time.perf_counter() - t
+        equal = np.mean(np.abs(exact - bound[:n_exact]) < 1e-9)
+        copies = np.mean(np.abs(exact[::4] - bound[:n_exact:4]) < 1e-9)
+        per_core = n_exact * n_corpus / dt_exact / cores
+        # paper profile: 4,000 OLMo 2 generations x top 100, plus 128 sampled generations x 939,344 Tulu samples
+        hours_bound = 4000 * 100 / (n_gen * k / dt_bound) / 3600
+        core_hours_exact = 128 * 939_344 / per_core / 3600
+        print(f"(d) {metric}: top-{k} bound {n_gen / dt_bound:,.1f} generations/s ({rate(n_gen * k, dt_bound)} pairs/s, "
+              f"one core); whole set {rate(n_exact * n_corpus, dt_exact)} pairs/s ({per_core:,.0f} per core); "
+              f"bound = whole-set best for {equal:.0%} of the sample ({copies:.0%} of near-copies); "
+              f"paper profile's Tulu 3 arm: bound {hours_bound:.2f} h, whole-set sample {core_hours_exact:.1f} core-hours "
+              f"({core_hours_exact / 16:.1f} h on 16 cores) vs {4000 * 939_344 / per_core / 3600:,.0f} core-hours for "
+              "every generation")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-vectors", type=int, default=None, help="synthetic corpus size for (b) (default 1,000,000; 100,000 with --quick)")
@@ -228,6 +273,7 @@ def main():
     part_a(200 if args.quick else 2000, rng)
     part_b(n_vectors, 200 if args.quick else 1000, rng)
     part_c(*((50, 500) if args.quick else (200, 2000)), rng)
+    part_d(*((40, 2000, 4, 100) if args.quick else (200, 20_000, 16, 100)), rng)
     print(f"total {time.perf_counter() - t0:.1f} s")
 
 

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from alignlab import paths
 from alignlab.assets import asset_dir
 from alignlab.chat import format_prompt
+from alignlab.shards import deal
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -86,8 +87,11 @@ def _tiny_random_llama(seed: int = 0):
 
 
 def default_device() -> str:
-    """Where models run: the GPU when there is one, else the CPU."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """Where models run: the GPU when there is one (under ``accelerate launch``, this process's
+    GPU), else the CPU."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
 
 
 # ---------------------------------------------------------------- hub mirror (paper-dryrun)
@@ -177,21 +181,25 @@ def save_model(model, tokenizer, target: Path) -> Path:
 def generate(model, tokenizer, prompts, max_new_tokens=128, batch_size=64, desc="generate") -> list[str]:
     """Greedy answers to user prompts, formatted with the model's chat template, batched with left
     padding. Prompts are batched longest first (answers come back in the caller's order), so a
-    batch pads to a similar length: on the cpu profile batch 64 ran 1.4x batch 16."""
+    batch pads to a similar length: on the cpu profile batch 64 ran 1.4x batch 16. Under
+    ``accelerate launch`` the batches are split over the processes (:mod:`alignlab.shards`)."""
     tokenizer.padding_side = "left"
     texts = [format_prompt(tokenizer, p) for p in prompts]
-    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
     order = sorted(range(len(texts)), key=lambda i: -lengths[i])
-    answers = [""] * len(texts)
-    for start in tqdm(range(0, len(order), batch_size), desc=desc, leave=False):
-        batch = order[start:start + batch_size]
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def answer(batch):
         enc = tokenizer([texts[i] for i in batch], return_tensors="pt", padding=True,
                         add_special_tokens=False).to(model.device)
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
                              pad_token_id=tokenizer.pad_token_id)
-        decoded = tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        for i, answer in zip(batch, decoded):
-            answers[i] = answer.strip()
+        return tokenizer.batch_decode(out[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    answers = [""] * len(texts)
+    for batch, decoded in tqdm(deal(batches, answer), total=len(batches), desc=desc, leave=False):
+        for i, text in zip(batch, decoded):
+            answers[i] = text.strip()
     return answers
 
 
@@ -236,19 +244,25 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None, cache
 @torch.no_grad()
 def choice_logprobs(model, tokenizer, prompts, choices, batch_size: int = 16) -> np.ndarray:
     """log p(choice | chat-formatted prompt) summed over the choice's tokens, shape (prompts, choices):
-    the model's preference among the class words, whatever format its greedy answer takes."""
-    out = np.zeros((len(prompts), len(choices)))
+    the model's preference among the class words, whatever format its greedy answer takes. Under
+    ``accelerate launch`` the batches are split over the processes (:mod:`alignlab.shards`)."""
     contexts = [format_prompt(tokenizer, p) for p in prompts]
     choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
     tokenizer.padding_side = "left"
-    for start in range(0, len(prompts), batch_size):
+
+    def score(start):
         enc = tokenizer(contexts[start:start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        block = np.zeros((enc["input_ids"].shape[0], len(choices)))
         for j, ids in enumerate(choice_ids):
             suffix = torch.tensor(ids).repeat(enc["input_ids"].shape[0], 1)
             input_ids = torch.cat([enc["input_ids"], suffix], dim=1).to(model.device)
             mask = torch.cat([enc["attention_mask"], torch.ones_like(suffix)], dim=1).to(model.device)
             logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
             logp = torch.log_softmax(logits[:, -len(ids) - 1:-1], dim=-1)
-            picked = logp.gather(-1, suffix.to(model.device).unsqueeze(-1)).squeeze(-1).sum(-1)
-            out[start:start + len(picked), j] = picked.cpu().numpy()
+            block[:, j] = logp.gather(-1, suffix.to(model.device).unsqueeze(-1)).squeeze(-1).sum(-1).cpu().numpy()
+        return block
+
+    out = np.zeros((len(prompts), len(choices)))
+    for start, block in deal(range(0, len(prompts), batch_size), score):
+        out[start:start + len(block)] = block
     return out

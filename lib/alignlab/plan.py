@@ -74,7 +74,6 @@ CONTINUATION = 1.5  # extraction sampling continues a generation that stops in t
 CHARS_PER_TOKEN = 4.0  # English text with Llama / OLMo tokenisers: rule of thumb
 CORPUS_TOKENS = {"tulu3_sft": 700}  # mean tokens of a first user + assistant turn: ASSUMED, not measured here
 #                                     (no hub); other sets count every sample at max_length (an upper bound)
-GENERATE_BATCH = 16  # alignlab.models.generate's batch (evaluation)
 JUDGE_BATCH, JUDGE_MAX_LENGTH = 16, 512  # BeaverDamJudge defaults
 EMBED_BATCH = 64  # alignlab.extraction.search.embed
 JSON_BYTES_PER_CHAR = 1.2  # keys, escapes, ids around the stored text
@@ -147,8 +146,9 @@ ASSUMPTIONS = (
     f"every answer runs to max_new_tokens (upper bound); extraction x {CONTINUATION} for Magpie continuations",
     f"every run loads its model (and saves its result) at {LOAD_BYTES_PER_S / 1e9:.0f} GB/s; Python overhead "
     "is not counted, so the tiny smoke / cpu models plan far below their wall-clock time",
-    "data-parallel: training only (accelerate; the process count must divide the global batch); generation, "
-    "judging, embedding and search run in one notebook process",
+    "data-parallel under accelerate launch (alignlab.train): training (the process count must divide the global "
+    "batch), evaluation and sampling (any count); distillation, judging, embedding and search run in one "
+    "notebook process",
     f"memory = bf16 weights + {4 * ADAPTER_BYTES} B per LoRA parameter + {ACT_BYTES} B x tokens x hidden x layers "
     f"of activations (+ KV cache when generating) + {CUDA_OVERHEAD_GB} GB CUDA overhead; per GPU at the 1-GPU batch",
     "disk = one bf16 merged copy per aligned / distilled model + fp32 adapters + JSON(L) + FAISS (4 B x dim x n) "
@@ -269,15 +269,17 @@ def _training(stage, p, gpu, gpus, *, model_id, runs, samples, epochs, batch, pa
                       + (f" x {passes} passes" if passes != 1 else "") + f" x tokens at MFU {TRAIN_MFU}{note}")
 
 
-def _generation(stage, gpu, *, model_id, runs, prefill, decode, batch, seq, disk=0.0, basis=""):
-    """Batched generation: prefill at FORWARD_MFU, decoding at DECODE_MFU, one load per run."""
+def _generation(stage, gpu, *, model_id, runs, prefill, decode, batch, seq, gpus=1, disk=0.0, basis=""):
+    """Batched generation: prefill at FORWARD_MFU, decoding at DECODE_MFU, one load per run (per
+    process). ``gpus`` > 1: the batches split over the processes (``alignlab.train evaluate|sample``)."""
     m = model_size(model_id)
     flops = FORWARD_FLOPS * m.params * (prefill + decode)
-    hours = (_hours(FORWARD_FLOPS * m.params * prefill, gpu.bf16_flops, FORWARD_MFU)
-             + _hours(FORWARD_FLOPS * m.params * decode, gpu.bf16_flops, DECODE_MFU) + _load_hours(m, runs))
-    return _row(stage, runs=runs, tokens=prefill + decode, flops=flops, hours_1=hours,
-                memory=_infer_memory_gb(m, batch, seq), disk=disk,
-                parallel="one process (notebook)",
+    compute = (_hours(FORWARD_FLOPS * m.params * prefill, gpu.bf16_flops, FORWARD_MFU)
+               + _hours(FORWARD_FLOPS * m.params * decode, gpu.bf16_flops, DECODE_MFU))
+    load = _load_hours(m, runs)
+    return _row(stage, runs=runs, tokens=prefill + decode, flops=flops, hours_1=compute + load,
+                hours_n=compute / gpus + load, memory=_infer_memory_gb(m, batch, seq), disk=disk,
+                parallel=f"data-parallel on {gpus} GPU(s) (alignlab.train)" if gpus > 1 else "one process (notebook)",
                 basis=f"{basis}; {FORWARD_FLOPS} x params {m.params:.3g} x tokens, prefill at MFU {FORWARD_MFU}, "
                       f"decoding at {DECODE_MFU}")
 
@@ -320,7 +322,7 @@ def attack_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     ]
 
 
-def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int) -> dict:
+def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int, gpus: int = 1) -> dict:
     """evaluate(): greedy answers to the harmful and task prompts, class log-likelihoods, and
     benign answers for the models before user fine-tuning."""
     n_benign = p.n_benign_eval
@@ -330,7 +332,8 @@ def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int
     loglik = models * p.n_task_eval * TASK_CLASSES.get(p.task, 0) * (PROMPT_TOKENS + 2)
     chars = (sequences * PROMPT_TOKENS + decode) * CHARS_PER_TOKEN * JSON_BYTES_PER_CHAR
     return _generation(stage, gpu, model_id=p.model, runs=models, prefill=sequences * PROMPT_TOKENS + loglik,
-                       decode=decode, batch=GENERATE_BATCH, seq=PROMPT_TOKENS + p.max_new_tokens, disk=chars / 1e9,
+                       decode=decode, batch=p.eval_batch_size, seq=PROMPT_TOKENS + p.max_new_tokens, gpus=gpus,
+                       disk=chars / 1e9,
                        basis=f"{models} models x ({p.n_harmful_eval} harmful x {p.max_new_tokens} + {p.n_task_eval} "
                              f"task x {p.task_max_new_tokens} new tokens)"
                              + (f" + {before_finetuning} x {n_benign} benign" if n_benign else ""))
@@ -340,7 +343,7 @@ def evaluation_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     _, rho_attacks = rho_sweep_new(p)
     before = 1 + len(ALIGNED)  # base, sft, vaccine before user fine-tuning
     models = before + len(ALIGNED) * len(p.harmful_ratios) * len(p.seeds) + len(rho_attacks)
-    return [_evaluation("evaluate: generation", p, gpu, models, before)]
+    return [_evaluation("evaluate: generation", p, gpu, models, before, gpus)]
 
 
 def judge_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
@@ -379,7 +382,7 @@ def sampling_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
             rows.append(_generation(
                 f"sample: {target} x {prefix}", gpu, model_id=target_model(p, target), runs=1,
                 prefill=generated * PREFIX_TOKENS * CONTINUATION, decode=decode, batch=p.sample_batch_size,
-                seq=PREFIX_TOKENS + p.sample_max_new_tokens,
+                seq=PREFIX_TOKENS + p.sample_max_new_tokens, gpus=gpus,
                 disk=chars * SAMPLE_COPIES * JSON_BYTES_PER_CHAR / 1e9,
                 basis=f"{generated} generations (batches of {p.sample_batch_size}) x {p.sample_max_new_tokens} "
                       f"new tokens x {CONTINUATION} (continuations)"))
@@ -438,13 +441,24 @@ def search_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
                          parallel="CPU (FAISS OpenMP: divide by cores)",
                          basis=f"{how}; {queries:,} queries x dim {e.dim}; index 4 B x dim x {n:,}"))
         gen_chars, corpus_chars = gen_tokens * CHARS_PER_TOKEN, per_text * CHARS_PER_TOKEN
-        pairs = queries * n
+        if n > p.string_exact_max:  # extraction.stages.match: the embedding's top-k, whole set on a sample
+            arms = [p.samples_per_arm(t, prefix) for t, c in p.extraction_targets.items() if c == name
+                    for prefix in p.prefixes]
+            exact = sum(min(p.string_exact_sample, a) for a in arms)
+            pairs = queries * p.string_top_k + exact * n
+            how = (f"{queries:,} generations x top {p.string_top_k} by embedding + {exact:,} sampled generations "
+                   f"x the whole set of {n:,}")
+            parallel = "CPU; the whole-set sample on every core (rapidfuzz cdist workers=-1)"
+        else:
+            pairs = queries * n
+            how = f"{queries:,} generations x {n:,} samples"
+            parallel = "CPU, one core (wall = core hours)"
         rates = {k: v / (gen_chars * corpus_chars) for k, v in STRING_CHARS2_PER_S.items()}
         cpu = sum(pairs / rate for rate in rates.values()) / 3600
         match_bytes = queries * (2 * gen_chars + corpus_chars) * JSON_BYTES_PER_CHAR
         rows.append(_row(f"strings: {name}", runs=len(STRING_CHARS2_PER_S), tokens=0, cpu_hours=cpu,
-                         disk=match_bytes / 1e9, parallel="CPU, one core (wall = core hours)",
-                         basis=f"{queries:,} generations x {n:,} samples = {pairs:.3g} pairs at "
+                         disk=match_bytes / 1e9, parallel=parallel,
+                         basis=f"{how} = {pairs:.3g} pairs at "
                                + ", ".join(f"{k} {r:,.0f}" for k, r in rates.items())
                                + f" pairs/s ({gen_chars:.0f} x {corpus_chars:.0f} chars)"))
     queries = sum(_queries(p, name) for name in _corpora(p))

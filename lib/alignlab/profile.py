@@ -88,6 +88,7 @@ class Profile:
     judge: str = _f(choices=("embedding", "refusal-keywords", "compliance", "beaver-dam"))
     max_new_tokens: int = _f(**POSITIVE)
     task_max_new_tokens: int = _f(**POSITIVE)
+    eval_batch_size: int = _f(default=64, **POSITIVE, doc="prompts per batch of greedy generation in evaluation")
     # rho sweep (04)
     rhos: tuple[float, ...] = _f(**COUNT)
     rho_sweep_ratio: float = _f(**FRACTION)
@@ -114,6 +115,12 @@ class Profile:
     hub_mirror: str | None = _f(default=None, doc="folder of local stand-ins <mirror>/<hub id> (relative: to the "
                                                   "repository root); scripts/make_dryrun_assets.py writes one")
     ivf_from: int = _f(default=200_000, **POSITIVE, doc="post-training sets at least this large get an IVF index")
+    string_exact_max: int = _f(default=50_000, **POSITIVE,
+                               doc="post-training sets up to this size get the string baselines' whole-set best "
+                                   "for every generation; larger ones the best among the embedding's "
+                                   "string_top_k neighbours, and the whole-set best on string_exact_sample of them")
+    string_top_k: int = _f(default=100, **POSITIVE)
+    string_exact_sample: int = _f(default=32, **POSITIVE)
     gradient_checkpointing: bool = _f(default=False)
     bf16: bool = _f(default=False, doc="bf16 autocast in training (CUDA, or a CPU with bf16 units); models "
                                        "load in bf16 on CUDA and fp32 on the CPU whatever this says")

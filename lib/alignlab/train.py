@@ -1,12 +1,18 @@
-"""The training stages of a profile, outside the notebooks, for several processes (GPUs).
+"""The heavy stages of a profile, outside the notebooks, for several processes (GPUs).
 
 papermill under ``accelerate launch`` would run every notebook cell in every process, so the
-notebooks train in one process. To train on several GPUs, run the stages first:
+notebooks run in one process. To use several GPUs, run the stages first:
 
-    accelerate launch --num_processes 5 -m alignlab.train --profile paper align attack
-    make reproduce PROFILE=paper    # finds every trained stage in the cache
+    accelerate launch --num_processes 5 -m alignlab.train --profile paper align attack evaluate sample
+    make reproduce PROFILE=paper    # finds every stage in the cache
 
-(The paper profile's global batch is 5, so the process count must divide 5.)
+(The paper profile's global batch is 5, so the process count must divide 5 for training;
+``evaluate`` and ``sample`` take any process count.)
+
+align, attack: data-parallel training (below). evaluate: the answers of notebooks 03-04, each
+process answering a share of the prompt batches. sample: the generations of notebook 05, each
+process sampling a share of the batches. Only the main process writes a stage, and what it writes
+is what one process would write (alignlab.shards).
 
 A profile's ``batch_size`` / ``finetune_batch_size`` is the global batch: each of N processes
 takes 1/N of it, and the Vaccine perturbation is normalised over the global batch, so the
@@ -15,10 +21,12 @@ stages (and their cache keys) are those of a single-process run.
 
 import argparse
 
+from alignlab.extraction import stages as extraction_stages
 from alignlab.profile import available_profiles, setup_run
 from alignlab.vaccine import stages
 
-STAGES = {"align": stages.align_stages, "attack": stages.attack_stages}
+STAGES = {"align": stages.align_stages, "attack": stages.attack_stages, "evaluate": stages.evaluate_stages,
+          "sample": extraction_stages.sample_stages}
 
 
 def main(argv=None):
@@ -28,8 +36,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run = setup_run(args.profile)
     for stage in args.stages:
-        for path in STAGES[stage](run):
-            print(f"{stage}: {path}")
+        done = STAGES[stage](run)
+        print(f"{stage}: {len(done)} stage(s) in the cache")
 
 
 if __name__ == "__main__":

@@ -26,3 +26,17 @@ def test_smollm2_loads_from_the_cached_safetensors_copy():
     assert model.config.num_hidden_layers == 30
     assert 130e6 < sum(p.numel() for p in model.parameters()) < 140e6
     assert tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False).count("<|im_start|>") == 2
+
+
+def test_generate_returns_answers_in_the_callers_order():
+    """Prompts are batched longest first; the answers still come back in the order asked. With
+    distinct lengths the batches are the same whatever the order, so reversing the prompts must
+    reverse the answers exactly."""
+    from alignlab.models import SMOLLM2, generate
+
+    model, tokenizer = load_model(SMOLLM2)  # real weights: the tiny random model answers every prompt alike
+    prompts = ["Hi", "How are you today?", "Name a colour", "Tell me a long story about a dragon and a knight"]
+    forward = generate(model, tokenizer, prompts, max_new_tokens=6, batch_size=2)
+    backward = generate(model, tokenizer, prompts[::-1], max_new_tokens=6, batch_size=2)
+    assert backward == forward[::-1]
+    assert len(set(forward)) > 1  # distinct answers, or a mix-up would not show

@@ -119,3 +119,41 @@ def test_global_batch_must_split_over_the_processes(monkeypatch):
     with pytest.raises(ValueError, match="batch_size=4 is the global batch and cannot be split evenly over 3 processes"):
         train_lora(model, tokenizer, data.safety_splits(4, 0, 0)["alignment"], "/nonexistent", method="sft", rho=0.0,
                    settings=settings)
+
+
+def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
+    """`alignlab.train evaluate sample` under `accelerate launch` with 2 processes (each a share of
+    the batches, merged by the main process) writes the same files as one process."""
+    import shutil
+
+    import yaml
+
+    profile = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    # Several batches per stage, and an odd count, so both processes work and a last round is short.
+    profile.update(harmful_ratios=[0.2], rhos=[0.0], eval_batch_size=3, n_samples=10, n_samples_secondary=5,
+                   sample_batch_size=2, prefixes=["user_header"])
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
+
+    def run(launcher, cache, *stages):
+        out = subprocess.run([*launcher, "-m", "alignlab.train", "--profile", str(tmp_path / "tiny.yaml"), *stages],
+                             cwd=ROOT, env={**env, "ALIGNLAB_CACHE": str(cache)}, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert out.returncode == 0, f"{launcher[0]} {stages}: {out.stdout[-4000:]}"
+
+    run([sys.executable], tmp_path / "one", "align", "attack")  # the models both evaluate, trained once
+    shutil.copytree(tmp_path / "one", tmp_path / "two")
+    run([sys.executable], tmp_path / "one", "evaluate", "sample")
+    run(ACCELERATE, tmp_path / "two", "evaluate", "sample")
+
+    def written(cache):
+        root = cache / "smoke"
+        return {str(p.relative_to(root)): p.read_text() for pattern in ("evaluate/*/answers.json", "samples/*/*.jsonl")
+                for p in root.glob(pattern)}
+
+    one, two = written(tmp_path / "one"), written(tmp_path / "two")
+    assert sum(k.startswith("evaluate/") for k in one) == 5  # base, sft, vaccine; 2 attacks (sft is the rho-0 one)
+    assert sum(k.startswith("samples/") for k in one) == 3  # sft, base, vaccine x one prefix
+    assert one.keys() == two.keys()
+    for name in one:
+        assert two[name] == one[name], name

@@ -230,6 +230,42 @@ def test_string_similarity_equals_brute_force(metric, scorer):
     assert pruned[-1] == 1.0 and pruned[-2] == 1.0 and pruned[-3] == 1.0
 
 
+@pytest.mark.parametrize("metric", ["levenshtein", "indel"])
+def test_similarity_among_candidates_is_the_best_of_them_and_a_lower_bound(metric):
+    from alignlab.extraction.search import string_similarity_among
+
+    rng = random.Random(1)
+    corpus = random_texts(rng, 200, 5, 60)
+    generations = random_texts(rng, 30, 5, 60) + [corpus[3]]
+    candidates = np.array([rng.sample(range(len(corpus)), 10) for _ in generations])
+    candidates[-1, 0] = 3  # the exact copy is among its candidates
+    candidates[0, 5:] = -1  # fewer neighbours than k (an IVF probe that found too few)
+    scorer = search._scorer(metric)
+    expected = [max(scorer(g, corpus[j]) for j in ids if j >= 0) for g, ids in zip(generations, candidates)]
+    bound = string_similarity_among(generations, corpus, candidates, metric)
+    np.testing.assert_array_equal(bound, expected)
+    assert np.all(bound <= string_similarity(generations, corpus, metric=metric)) and bound[-1] == 1.0
+    with pytest.raises(ValueError, match="one row of corpus ids per generation"):
+        string_similarity_among(generations, corpus, candidates[:-1], metric)
+
+
+def test_string_bound_check_counts_what_the_bound_missed():
+    import pandas as pd
+
+    from alignlab.extraction.stages import string_bound_check
+
+    whole = pd.DataFrame({"levenshtein": [0.5, 0.9], "indel": [0.5, 0.9], "string_scope": "whole set"})
+    assert string_bound_check(whole, 0.95) is None
+    scores = pd.DataFrame({"levenshtein": [0.5, 0.9, 0.97, 0.3], "indel": [0.6, 0.96, 0.97, 0.3],
+                           "levenshtein_whole_set": [0.5, 0.96, 0.97, None], "indel_whole_set": [0.6, 0.96, 0.98, None],
+                           "string_scope": "top 100 by embedding"})
+    check = string_bound_check(scores, 0.95)
+    assert check["n"] == 3 and check["scope"] == "top 100 by embedding"
+    assert check["levenshtein"] == {"equal": pytest.approx(2 / 3), "max_gap": pytest.approx(0.06),
+                                    "whole_set_matches": 2, "missed": 1}
+    assert check["indel"]["missed"] == 0 and check["indel"]["whole_set_matches"] == 2
+
+
 def test_string_similarity_formulas():
     # 1 - Lev/max(len): one substitution in 4 characters.
     assert string_similarity(["abcd"], ["abxd", "zzzzzzzz"])[0] == pytest.approx(0.75)

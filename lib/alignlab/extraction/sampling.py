@@ -15,6 +15,7 @@ run was killed; a resumed run regenerates the whole batch holding the first miss
 only the ids it lacks.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 from alignlab.cache import write_json, write_jsonl
 from alignlab.chat import continuation_prompt, parse_generation, resolve_prefix
 from alignlab.data import DataError
+from alignlab.shards import deal, processes, write_on_main
 
 RECORD_FIELDS = ("id", "prefix", "text", "question", "answer", "seed")
 MANIFEST_FIELDS = ("prefix", "seed", "temperature", "top_p", "max_new_tokens", "model", "batch_size",
@@ -215,18 +217,24 @@ def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int
     meta = {"prefix": prefix_text, "seed": seed, "temperature": float(temperature), "top_p": float(top_p),
             "max_new_tokens": max_new_tokens, "model": model_fingerprint(model), "batch_size": batch_size,
             "continue_user_turn": bool(continue_user_turn)}
+    # Under accelerate launch the main process repairs the store and checks its manifest, and
+    # alone appends to it; every process samples its share of the batches (alignlab.shards).
+    write_on_main(lambda: _check_manifest(store, meta, has_records=bool(_load_store(store))))
     records = _load_store(store)
-    _check_manifest(store, meta, has_records=bool(records))
+    main = processes().is_main_process
 
     missing = [i for i in range(n) if i not in records]
     starts = sorted({i - i % batch_size for i in missing})
     config, eos = _generation_config(model, tokenizer, max_new_tokens, temperature, top_p)
-    with tqdm(total=n, initial=n - len(missing), desc="sampling", leave=False) as bar, \
-            open(store, "a", encoding="utf-8") as f:
-        for start in starts:
-            # Always the full batch, whatever n: record i never depends on the batch it shared.
-            texts = _sample_batch(model, tokenizer, prefix_text, batch_size, _batch_seed(seed, start),
-                                  config, eos, continue_user_turn)
+
+    def sample_batch(start):
+        # Always the full batch, whatever n: record i never depends on the batch it shared.
+        return _sample_batch(model, tokenizer, prefix_text, batch_size, _batch_seed(seed, start),
+                             config, eos, continue_user_turn)
+
+    with tqdm(total=n, initial=n - len(missing), desc="sampling", leave=False, disable=not main) as bar, \
+            (open(store, "a", encoding="utf-8") if main else contextlib.nullcontext()) as f:
+        for start, texts in deal(starts, sample_batch):
             new = []
             for i, text in enumerate(texts, start):
                 if i >= n or i in records:
@@ -235,8 +243,10 @@ def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int
                 records[i] = {"id": i, "prefix": prefix_text, "text": text, "question": question,
                               "answer": answer, "seed": seed}
                 new.append(records[i])
-            f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
-            f.flush()
-            os.fsync(f.fileno())
+            if main:
+                f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in new))
+                f.flush()
+                os.fsync(f.fileno())
             bar.update(len(new))
+    processes().wait_for_everyone()
     return [records[i] for i in range(n)]

@@ -385,6 +385,29 @@ def string_similarity(
     )
 
 
+def string_similarity_among(generations: Sequence[str], corpus: Sequence[str], candidates: np.ndarray,
+                            metric: str = "levenshtein") -> np.ndarray:
+    """For each generation, its best similarity among its own candidates (row i of
+    ``candidates``: corpus ids, -1 = none), e.g. the embedding index's top-k neighbours.
+
+    A lower bound of the whole-corpus best (:func:`string_similarity`) that costs k pairs per
+    generation instead of the corpus size: what makes the string baselines affordable at Tulu
+    scale (939k samples). How often it falls short of the whole-corpus best is measured on a
+    sample (``alignlab.extraction.stages.match``)."""
+    from rapidfuzz import process
+
+    scorer = _scorer(metric)
+    candidates = np.asarray(candidates)
+    if candidates.ndim != 2 or len(candidates) != len(generations):
+        raise ValueError(f"candidates must be one row of corpus ids per generation: shape {candidates.shape} "
+                         f"for {len(generations)} generations")
+    out = np.zeros(len(generations), dtype=np.float64)
+    for i, (generation, ids) in enumerate(zip(generations, candidates)):
+        hit = process.extractOne(generation, [corpus[j] for j in ids if j >= 0], scorer=scorer)
+        out[i] = hit[1] if hit is not None else 0.0
+    return out
+
+
 def extracted(scores: np.ndarray, threshold: float = 0.95) -> np.ndarray:
     """Which scores count as extraction: score >= threshold (the paper's 0.95)."""
     if not 0.0 < threshold <= 1.0:

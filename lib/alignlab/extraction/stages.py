@@ -15,11 +15,12 @@ from alignlab.profile import Run
 from alignlab.vaccine import stages as vaccine_stages
 
 METRICS = ("embedding", "levenshtein", "indel")
+STRING_METRICS = METRICS[1:]
 
 CODE = {
-    "samples": ("extraction.sampling", "chat", "models"),
-    "index": ("extraction.search", "models", "chat"),
-    "match": ("extraction.search", "extraction.sampling", "chat", "models"),
+    "samples": ("extraction.sampling", "shards", "chat", "models"),
+    "index": ("extraction.search", "models", "shards", "chat"),
+    "match": ("extraction.search", "extraction.sampling", "shards", "chat", "models"),
     "distill": vaccine_stages.TRAINING,
 }
 NOT_RUN = {"distill": ("vaccine.trainer", "vaccine.attention", "vaccine.drift"),  # SFT only
@@ -89,29 +90,71 @@ def samples(run: Run, target: str, prefix: str) -> list[dict]:
                   max_new_tokens=p.sample_max_new_tokens, seed=p.seed)
 
 
+def sample_stages(run: Run) -> list[list[dict]]:
+    """:func:`samples` for every target and prefix (``alignlab.train``; under ``accelerate launch``
+    each process samples a share of the batches)."""
+    return [samples(run, t, prefix) for t in run.profile.extraction_targets for prefix in run.profile.prefixes]
+
+
 def match(run: Run, target: str, prefix: str) -> list[dict]:
     """Per generation of a target: the nearest post-training sample by embedding, and the best
-    string similarities over the whole post-training set."""
-    from alignlab.chat import sample_text
-    from alignlab.extraction.search import fingerprint, string_similarity
+    string similarities over the whole post-training set.
 
+    Above ``string_exact_max`` samples (Tulu 3: 939k) the whole-set string scan would take CPU-days,
+    so a generation's string score is its best among the embedding's ``string_top_k`` neighbours
+    (a lower bound), and the whole-set best (``<metric>_whole_set``) is computed for a random
+    ``string_exact_sample`` of generations, to measure what the bound misses
+    (:func:`string_bound_check`)."""
+    from alignlab.chat import sample_text
+    from alignlab.extraction.search import fingerprint, string_similarity, string_similarity_among
+
+    p = run.profile
     records = samples(run, target, prefix)
     corpus = post_training_texts(run, target)
     texts = [sample_text(r["question"], r["answer"]) for r in records]
+    bounded = len(corpus) > p.string_exact_max
     folder = _dir(run, "match", target=target, prefix=prefix, texts=texts, corpus=fingerprint(corpus),
-                  model=run.profile.embedding_model)
+                  model=p.embedding_model, **({"top_k": p.string_top_k, "exact_sample": p.string_exact_sample,
+                                                "seed": p.seed} if bounded else {}))
     cached = read_json(folder / "match.json")
     if cached is not None:
         return cached
-    scores, ids = post_training_index(run, corpus).search(texts, k=1)
-    levenshtein = string_similarity(texts, corpus, metric="levenshtein")
-    indel = string_similarity(texts, corpus, metric="indel")
+    scores, ids = post_training_index(run, corpus).search(texts, k=p.string_top_k if bounded else 1)
+    strings, whole_set = {}, {}
+    for metric in STRING_METRICS:
+        if bounded:
+            strings[metric] = string_similarity_among(texts, corpus, ids, metric)
+            sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts))))
+            # brute force on every core: length pruning saves nothing on unrelated texts (README)
+            exact = string_similarity([texts[i] for i in sampled], corpus, metric=metric, prune=False, workers=-1)
+            whole_set[metric] = dict(zip(sampled, exact.tolist()))
+        else:
+            strings[metric] = string_similarity(texts, corpus, metric=metric)
     rows = [{"method": target, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
-             "generation": t, "embedding": float(s[0]), "nearest": corpus[int(i[0])],
-             "levenshtein": float(lv), "indel": float(idl)}
-            for r, t, s, i, lv, idl in zip(records, texts, scores, ids, levenshtein, indel)]
+             "generation": t, "embedding": float(scores[i, 0]), "nearest": corpus[int(ids[i, 0])],
+             **{m: float(strings[m][i]) for m in STRING_METRICS},
+             "string_scope": f"top {p.string_top_k} by embedding" if bounded else "whole set",
+             **{f"{m}_whole_set": whole_set[m].get(i) for m in whole_set}}
+            for i, (r, t) in enumerate(zip(records, texts))]
     write_json(folder / "match.json", rows)
     return rows
+
+
+def string_bound_check(scores: pd.DataFrame, threshold: float) -> dict | None:
+    """Where :func:`match` bounded the string baselines by the embedding's neighbours: on the
+    generations also scored against the whole set, how often the bound equals the whole-set best,
+    the largest gap, and how many string matches at ``threshold`` the bound missed (each one
+    inflates the embedding / string ratio). None where every string score is whole-set."""
+    if "levenshtein_whole_set" not in scores or scores["levenshtein_whole_set"].isna().all():
+        return None
+    sample = scores.dropna(subset=["levenshtein_whole_set"])
+    out = {"n": len(sample), "scope": sample["string_scope"].iloc[0]}
+    for m in STRING_METRICS:
+        gap = sample[f"{m}_whole_set"] - sample[m]
+        out[m] = {"equal": float((gap <= 1e-9).mean()), "max_gap": float(gap.max()),
+                  "whole_set_matches": int((sample[f"{m}_whole_set"] >= threshold).sum()),
+                  "missed": int(((sample[f"{m}_whole_set"] >= threshold) & (sample[m] < threshold)).sum())}
+    return out
 
 
 def matches(run: Run, targets=None) -> pd.DataFrame:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
 from peft import LoraConfig, PeftModel
 from trl import SFTConfig, SFTTrainer
 
 from alignlab.cache import read_done, read_json, write_json
 from alignlab.chat import format_example
 from alignlab.models import load_model, save_model
+from alignlab.shards import write_on_main
 from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
 
 METHODS = ("sft", "vaccine")
@@ -138,12 +138,12 @@ def align(base_model: str, records, out_dir: Path, *, method: str, rho: float, s
     model, tokenizer = load_model(base_model)
     peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method=method,
                                                    rho=rho, settings=settings)
-    processes = PartialState()  # under accelerate launch, only the main process writes the stage
-    if processes.is_main_process:
+    def write_stage():
         save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
         write_json(out_dir / "done.json", {"method": method, "losses": _losses(history), "resumed_from": resumed_from})
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)  # checkpoints are only needed to resume
-    processes.wait_for_everyone()
+
+    write_on_main(write_stage)
     return out_dir / "model"
 
 
@@ -163,8 +163,7 @@ def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSetting
                                        every=drift_every, path=out_dir / "drift.json"))
     peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft", rho=0.0,
                                                    settings=settings, callbacks=callbacks)
-    processes = PartialState()  # under accelerate launch, only the main process writes the stage
-    if processes.is_main_process:
+    def write_stage():
         peft_model.save_pretrained(out_dir / "adapter.tmp")
         shutil.rmtree(out_dir / "adapter", ignore_errors=True)
         (out_dir / "adapter.tmp").rename(out_dir / "adapter")
@@ -172,7 +171,8 @@ def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSetting
         write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else [],
                                            "resumed_from": resumed_from})
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
-    processes.wait_for_everyone()
+
+    write_on_main(write_stage)
     return out_dir / "adapter"
 
 

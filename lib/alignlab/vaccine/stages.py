@@ -19,6 +19,7 @@ import pandas as pd
 
 from alignlab.cache import read_done, read_json, record_ids, stage_dir, write_json
 from alignlab.profile import Profile, Run
+from alignlab.shards import write_on_main
 from alignlab.vaccine.lora import LoraSettings, align, finetune, load_finetuned
 
 ALIGNED = ("sft", "vaccine")  # the aligned models of notebook 01
@@ -28,13 +29,13 @@ METHODS = ("base", *ALIGNED)
 # tests/unit/test_cache.py checks that every alignlab module these import is listed, in INFRASTRUCTURE,
 # or in NOT_RUN, so a stage cannot silently depend on code its key ignores. This module itself only
 # wires stages together: every value it passes on is part of the key's parameters.
-TRAINING = ("vaccine.lora", "chat", "models")
+TRAINING = ("shards", "vaccine.lora", "chat", "models")
 CODE = {
     "align:sft": TRAINING,
     "align:vaccine": TRAINING + ("vaccine.trainer", "vaccine.attention"),
     "attack": TRAINING + ("vaccine.drift", "vaccine.attention"),
-    "evaluate": ("models", "chat", "vaccine.lora", "vaccine.metrics", "data"),
-    "judge:embedding": ("vaccine.embedding_judge", "vaccine.judge", "responses", "models", "chat"),
+    "evaluate": ("models", "shards", "chat", "vaccine.lora", "vaccine.metrics", "data"),
+    "judge:embedding": ("vaccine.embedding_judge", "vaccine.judge", "responses", "models", "shards", "chat"),
 }
 # Modules a stage imports without running them: SFT never calls the Vaccine trainer, user
 # fine-tuning (plain SFT) neither; their edits must not recompute those stages.
@@ -139,20 +140,21 @@ def evaluate(run: Run, aligned: str, adapter: str | None) -> dict:
     out = _dir(run, "evaluate", "evaluate", aligned=aligned, adapter=adapter,
                harmful=[r["prompt"] for r in s.harmful_eval], task_items=record_ids(s.task_eval), task=p.task,
                benign=[r["prompt"] for r in benign], max_new_tokens=p.max_new_tokens,
-               task_max_new_tokens=p.task_max_new_tokens) / "answers.json"
+               task_max_new_tokens=p.task_max_new_tokens, batch_size=p.eval_batch_size) / "answers.json"
     done = read_json(out)
     if done is not None:
         return done
     model, tokenizer = load_finetuned(Path(aligned), Path(adapter) if adapter else None)
     prompts = [r["prompt"] for r in s.harmful_eval]
-    answers = generate(model, tokenizer, prompts, p.max_new_tokens, desc="harmful prompts")
+    answers = generate(model, tokenizer, prompts, p.max_new_tokens, p.eval_batch_size, desc="harmful prompts")
     task_prompts = [r["prompt"] for r in s.task_eval]
-    task_answers = generate(model, tokenizer, task_prompts, p.task_max_new_tokens, desc="task prompts")
+    task_answers = generate(model, tokenizer, task_prompts, p.task_max_new_tokens, p.eval_batch_size, desc="task prompts")
     classes = task_classes(p.task)
     # FA by log-likelihood: the class word the model prefers, whatever format its answer takes.
     preferred = ([classes[i] for i in choice_logprobs(model, tokenizer, task_prompts, classes).argmax(axis=1)]
                  if classes else [None] * len(task_prompts))
-    benign_answers = generate(model, tokenizer, [r["prompt"] for r in benign], p.max_new_tokens, desc="benign prompts")
+    benign_answers = generate(model, tokenizer, [r["prompt"] for r in benign], p.max_new_tokens, p.eval_batch_size,
+                              desc="benign prompts")
     result = {
         "harmful": [{"prompt": q, "answer": a} for q, a in zip(prompts, answers)],
         "task": [{"prompt": r["prompt"], "answer": a, "label": r["label"], "correct": is_correct(p.task, a, r["label"]),
@@ -160,7 +162,7 @@ def evaluate(run: Run, aligned: str, adapter: str | None) -> dict:
                  for r, a, c in zip(s.task_eval, task_answers, preferred)],
         "benign": [{"prompt": r["prompt"], "answer": a} for r, a in zip(benign, benign_answers)],
     }
-    write_json(out, result)
+    write_on_main(lambda: write_json(out, result))  # under accelerate launch, each process answered a share
     return result
 
 
@@ -241,6 +243,16 @@ def attack_stages(run: Run) -> list[str]:
     return ([a["adapter"] for a in attack_grid(run)]
             + [attack(run, "sft" if r == 0 else "vaccine", p.rho_sweep_ratio, p.seeds[0], rho=r)["adapter"]
                for r in p.rhos])
+
+
+def evaluate_stages(run: Run) -> list[dict]:
+    """Every evaluation notebooks 03 and 04 read: :func:`evaluations` and the rho sweep's
+    (``alignlab.train``; under ``accelerate launch`` each process answers a share of the prompts)."""
+    p = run.profile
+    swept = [evaluate(run, aligned_model(run, "vaccine", rho=r),
+                      attack(run, "sft" if r == 0 else "vaccine", p.rho_sweep_ratio, p.seeds[0], rho=r)["adapter"])
+             for r in p.rhos]
+    return [e["result"] for e in evaluations(run)] + swept
 
 
 def judge(run: Run):
