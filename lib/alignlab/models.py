@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from alignlab import paths
 from alignlab.assets import asset_dir
 from alignlab.chat import format_prompt
-from alignlab.shards import deal
+from alignlab.shards import deal, processes
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -87,11 +87,12 @@ def _tiny_random_llama(seed: int = 0):
 
 
 def default_device() -> str:
-    """Where models run: the GPU when there is one (under ``accelerate launch``, this process's
-    GPU), else the CPU."""
-    if not torch.cuda.is_available():
-        return "cpu"
-    return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
+    """Where models run: the GPU when there is one, else the CPU; under ``accelerate launch``,
+    the device accelerate gave this process."""
+    group = processes()
+    if group.num_processes > 1:
+        return str(group.device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 # ---------------------------------------------------------------- hub mirror (paper-dryrun)

@@ -147,7 +147,7 @@ ASSUMPTIONS = (
     f"every run loads its model (and saves its result) at {LOAD_BYTES_PER_S / 1e9:.0f} GB/s; Python overhead "
     "is not counted, so the tiny smoke / cpu models plan far below their wall-clock time",
     "data-parallel under accelerate launch (alignlab.train): training (the process count must divide the global "
-    "batch), evaluation and sampling (any count); distillation, judging, embedding and search run in one "
+    "batch), evaluation and sampling (any count, once trained); distillation, judging, embedding and search run in one "
     "notebook process",
     f"memory = bf16 weights + {4 * ADAPTER_BYTES} B per LoRA parameter + {ACT_BYTES} B x tokens x hidden x layers "
     f"of activations (+ KV cache when generating) + {CUDA_OVERHEAD_GB} GB CUDA overhead; per GPU at the 1-GPU batch",

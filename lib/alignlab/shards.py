@@ -9,6 +9,7 @@ the plain loop. Results are exchanged after every round of N batches, so a resum
 sampler's store) can write each round as it arrives.
 """
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -17,9 +18,11 @@ from accelerate.utils import gather_object
 
 
 def processes() -> PartialState:
-    """The process group accelerate started, or a group of one. ``cpu=True`` where there is no
-    GPU: without it accelerate would not join CPU processes into a (gloo) group."""
-    return PartialState(cpu=not torch.cuda.is_available())
+    """The process group accelerate started, or a group of one. On the CPU where there is no GPU
+    or ``accelerate launch --cpu`` asks for it (as the Trainer's ``use_cpu`` does): without
+    ``cpu=True`` accelerate would not join CPU processes into a (gloo) group."""
+    cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    return PartialState(cpu=cpu)
 
 
 def deal(batches: Sequence, compute: Callable) -> Iterator[tuple]:

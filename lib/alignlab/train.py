@@ -6,8 +6,9 @@ notebooks run in one process. To use several GPUs, run the stages first:
     accelerate launch --num_processes 5 -m alignlab.train --profile paper align attack evaluate sample
     make reproduce PROFILE=paper    # finds every stage in the cache
 
-(The paper profile's global batch is 5, so the process count must divide 5 for training;
-``evaluate`` and ``sample`` take any process count.)
+(The paper profile's global batch is 5, so the process count must divide 5 for training.
+``evaluate`` and ``sample`` take any process count once the models they read are trained: they
+train what is missing, under the same rule.)
 
 align, attack: data-parallel training (below). evaluate: the answers of notebooks 03-04, each
 process answering a share of the prompt batches. sample: the generations of notebook 05, each
@@ -23,6 +24,7 @@ import argparse
 
 from alignlab.extraction import stages as extraction_stages
 from alignlab.profile import available_profiles, setup_run
+from alignlab.shards import processes
 from alignlab.vaccine import stages
 
 STAGES = {"align": stages.align_stages, "attack": stages.attack_stages, "evaluate": stages.evaluate_stages,
@@ -37,7 +39,8 @@ def main(argv=None):
     run = setup_run(args.profile)
     for stage in args.stages:
         done = STAGES[stage](run)
-        print(f"{stage}: {len(done)} stage(s) in the cache")
+        if processes().is_main_process:
+            print(f"{stage}: done ({len(done)} results)")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
@@ -121,6 +122,24 @@ def test_global_batch_must_split_over_the_processes(monkeypatch):
                    settings=settings)
 
 
+def test_generation_split_over_two_processes_equals_one_process(tmp_path):
+    """generate and choice_logprobs under accelerate launch with 2 processes: each computes a share
+    of the batches, and every process gets back the answers and log-likelihoods of one process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    script = str(Path(__file__).with_name("dist_generate.py"))
+    runs = {1: [sys.executable, script], 2: [*ACCELERATE, script]}
+    for n, cmd in runs.items():
+        out = subprocess.run([*cmd, "--out", str(tmp_path / f"{n}.json")], cwd=ROOT, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+        assert out.returncode == 0, f"{n} process(es): {out.stdout[-4000:]}"
+    one, two = (json.loads((tmp_path / f"{n}.json").read_text()) for n in runs)
+    assert (one["num_processes"], two["num_processes"]) == (1, 2)
+    assert len(set(one["answers"])) > 3  # distinct answers: a mix-up of batches would show
+    assert two["answers"] == one["answers"]
+    np.testing.assert_allclose(two["logprobs"], one["logprobs"], rtol=1e-5)
+    assert all(p["answers"] == one["answers"] for p in two["every_process"]) and len(two["every_process"]) == 2
+
+
 def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
     """`alignlab.train evaluate sample` under `accelerate launch` with 2 processes (each a share of
     the batches, merged by the main process) writes the same files as one process."""
@@ -133,7 +152,8 @@ def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
     profile.update(harmful_ratios=[0.2], rhos=[0.0], eval_batch_size=3, n_samples=10, n_samples_secondary=5,
                    sample_batch_size=2, prefixes=["user_header"])
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home"),
+           "CUDA_VISIBLE_DEVICES": ""}  # gloo on the CPU, as in CI, even on a machine with a GPU
 
     def run(launcher, cache, *stages):
         out = subprocess.run([*launcher, "-m", "alignlab.train", "--profile", str(tmp_path / "tiny.yaml"), *stages],

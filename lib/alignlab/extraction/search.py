@@ -342,6 +342,32 @@ def _best_pruned(generation: str, corpus: list[str], lengths: np.ndarray, scorer
     return float(max(best, hit[1] if hit is not None else 0.0))
 
 
+def _best_brute(generations: list[str], corpus: list[str], scorer, workers: int) -> np.ndarray:
+    """Whole-corpus best by rapidfuzz ``cdist`` over blocks of at most 256 generations x ~8k
+    texts (~16 MB each), one thread per block: ``cdist`` releases the GIL, so ``workers``
+    threads keep that many cores busy however few the generations (cdist's own ``workers``
+    split rows, and a sample of 32 against 939k texts has too few)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rapidfuzz import process
+
+    rows = min(len(generations), 256)
+    cols = max(1, 2_000_000 // rows)
+    blocks = [(r, c) for r in range(0, len(generations), rows) for c in range(0, len(corpus), cols)]
+
+    def best(block):
+        r, c = block
+        # float64 so the scores equal the pruned path's (extractOne returns Python floats).
+        return process.cdist(generations[r:r + rows], corpus[c:c + cols], scorer=scorer, dtype=np.float64,
+                             workers=1).max(axis=1)
+
+    out = np.zeros(len(generations), dtype=np.float64)  # similarities are >= 0
+    with ThreadPoolExecutor(os.cpu_count() if workers == -1 else max(1, workers)) as pool:
+        for (r, _), block_best in zip(blocks, pool.map(best, blocks)):
+            np.maximum(out[r:r + rows], block_best, out=out[r:r + rows])
+    return out
+
+
 def string_similarity(
     generations: Sequence[str],
     corpus: Sequence[str],
@@ -353,8 +379,8 @@ def string_similarity(
 
     prune=True skips corpus texts whose length alone bounds the similarity below the best
     score found so far; it returns exactly what prune=False (brute force, rapidfuzz cdist
-    over all pairs) returns. `workers` (threads, -1: all cores) only applies to the brute
-    force: the pruned scan runs on rapidfuzz.process.extractOne, which holds the GIL, so
+    over all pairs, in blocks) returns. `workers` (threads, -1: all cores) only applies to the
+    brute force: the pruned scan runs on rapidfuzz.process.extractOne, which holds the GIL, so
     threads would not help it; shard `generations` over processes to parallelise it.
     """
     scorer = _scorer(metric)
@@ -365,17 +391,7 @@ def string_similarity(
     if not generations:
         return np.zeros(0, dtype=np.float64)
     if not prune:
-        from rapidfuzz import process
-
-        out = np.empty(len(generations), dtype=np.float64)
-        step = max(1, 2_000_000 // len(corpus))  # bound the (rows x corpus) matrix to ~16 MB
-        for s in range(0, len(generations), step):
-            # float64 so the scores equal the pruned path's (extractOne returns Python floats).
-            scores = process.cdist(
-                generations[s : s + step], corpus, scorer=scorer, dtype=np.float64, workers=workers
-            )
-            out[s : s + step] = scores.max(axis=1)
-        return out
+        return _best_brute(generations, corpus, scorer, workers)
     lengths = np.fromiter((len(t) for t in corpus), dtype=np.int64, count=len(corpus))
     order = np.argsort(lengths, kind="stable")
     by_length, lengths = [corpus[i] for i in order], lengths[order]
