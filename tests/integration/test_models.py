@@ -40,3 +40,12 @@ def test_generate_returns_answers_in_the_callers_order():
     backward = generate(model, tokenizer, prompts[::-1], max_new_tokens=6, batch_size=2)
     assert backward == forward[::-1]
     assert len(set(forward)) > 1  # distinct answers, or a mix-up would not show
+
+
+def test_generate_and_choice_logprobs_take_no_prompts():
+    """A model after user fine-tuning answers no benign requests: no prompts, no answers."""
+    from alignlab.models import choice_logprobs, generate
+
+    model, tokenizer = load_model("tiny-random-llama")
+    assert generate(model, tokenizer, [], max_new_tokens=4) == []
+    assert choice_logprobs(model, tokenizer, [], ("negative", "positive")).shape == (0, 2)
