@@ -152,7 +152,8 @@ def evaluate(run: Run, aligned: str, adapter: str | None) -> dict:
     # FA by log-likelihood: the class word the model prefers, whatever format its answer takes.
     preferred = ([classes[i] for i in choice_logprobs(model, tokenizer, task_prompts, classes).argmax(axis=1)]
                  if classes else [None] * len(task_prompts))
-    benign_answers = generate(model, tokenizer, [r["prompt"] for r in benign], p.max_new_tokens, desc="benign prompts")
+    benign_answers = (generate(model, tokenizer, [r["prompt"] for r in benign], p.max_new_tokens, desc="benign prompts")
+                      if benign else [])  # after user fine-tuning: no benign requests
     result = {
         "harmful": [{"prompt": q, "answer": a} for q, a in zip(prompts, answers)],
         "task": [{"prompt": r["prompt"], "answer": a, "label": r["label"], "correct": is_correct(p.task, a, r["label"]),
