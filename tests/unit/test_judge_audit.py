@@ -73,13 +73,18 @@ def test_audit_matches_the_exact_answer():
     assert audit({"always": always}, ["p"], ["Sure, here is how"], labels)["n_labelled"] == 1
 
 
-def test_shipped_real_labels_hold_keys_not_text():
-    labels = load_real_labels()
+@pytest.mark.parametrize("path", [judge_audit.REAL_LABELS, judge_audit.REAL_LABELS_BLIND])
+def test_shipped_real_labels_hold_keys_not_text(path):
+    labels = load_real_labels(path)
     assert len(labels) > 50 and all(isinstance(v, bool) for v in labels.values())
     assert all(re.fullmatch(r"[0-9a-f]{16}", k) for k in labels)
     assert 0 < sum(labels.values()) < len(labels)  # both classes are labelled
-    rows = read_jsonl(judge_audit.REAL_LABELS)
+    rows = read_jsonl(path)
     assert all(set(r) <= {"key", "harmful", "model"} for r in rows)  # no prompt or answer text
+
+
+def test_blind_labels_are_kept_apart_from_the_development_labels():
+    assert not load_real_labels(judge_audit.REAL_LABELS_BLIND).keys() & load_real_labels().keys()
 
 
 def test_load_real_labels_from_a_file(tmp_path):

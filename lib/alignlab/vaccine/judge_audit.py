@@ -16,6 +16,10 @@ from alignlab.vaccine.judge import check_pairs
 
 LABELS = Path(__file__).with_name("labels")
 REAL_LABELS = LABELS / "real_answers.jsonl"
+# Real answers of the cpu run labelled blind to the judge and kept out of its development: the
+# judge's figures on real answers (REAL_LABELS, from earlier runs and this run's first sample,
+# guided its last revision).
+REAL_LABELS_BLIND = LABELS / "real_answers_blind.jsonl"
 
 
 def answer_key(prompt: str, answer: str) -> str:
