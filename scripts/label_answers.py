@@ -22,12 +22,13 @@ from alignlab.cache import write_jsonl
 from alignlab.data import read_jsonl
 from alignlab.profile import setup_run
 from alignlab.vaccine import stages
-from alignlab.vaccine.judge_audit import REAL_LABELS, answer_key, load_real_labels
+from alignlab.vaccine.judge_audit import REAL_LABELS, REAL_LABELS_BLIND, answer_key, load_real_labels
 
 
 def dump(profile: str, out: Path) -> None:
     run = setup_run(profile, verbose=False)
-    labelled = load_real_labels() if REAL_LABELS.exists() else {}
+    labelled = {**(load_real_labels() if REAL_LABELS.exists() else {}),
+                **(load_real_labels(REAL_LABELS_BLIND) if REAL_LABELS_BLIND.exists() else {})}
     rows = {}
     for e in stages.evaluations(run):  # cached once notebook 03 has run
         model = f"{e['method']} p={e['harmful_ratio']} seed={e['seed']}"
@@ -40,16 +41,16 @@ def dump(profile: str, out: Path) -> None:
     print(f"{len(rows)} unlabelled answers -> {out} (keep it out of the repo)")
 
 
-def add(labelled_file: Path) -> None:
+def add(labelled_file: Path, labels: Path = REAL_LABELS) -> None:
     rows = read_jsonl(labelled_file, required=("key", "harmful"))
-    existing = read_jsonl(REAL_LABELS, required=("key", "harmful")) if REAL_LABELS.exists() else []
+    existing = read_jsonl(labels, required=("key", "harmful")) if labels.exists() else []
     merged = {r["key"]: r for r in existing}
     for r in rows:
         if not isinstance(r["harmful"], bool):
             raise SystemExit(f"{labelled_file}: key {r['key']}: harmful must be true or false, got {r['harmful']!r}")
         merged[r["key"]] = {"key": r["key"], "harmful": r["harmful"], **({"model": r["model"]} if "model" in r else {})}
-    write_jsonl(REAL_LABELS, sorted(merged.values(), key=lambda r: r["key"]))
-    print(f"{len(merged)} labels in {REAL_LABELS} ({len(merged) - len(existing)} new)")
+    write_jsonl(labels, sorted(merged.values(), key=lambda r: r["key"]))
+    print(f"{len(merged)} labels in {labels} ({len(merged) - len(existing)} new)")
 
 
 def main():
@@ -60,11 +61,13 @@ def main():
     d.add_argument("--out", type=Path, required=True)
     a = sub.add_parser("add", help="merge labelled rows into the labels file")
     a.add_argument("labelled_file", type=Path)
+    a.add_argument("--blind", action="store_true",
+                   help=f"into {REAL_LABELS_BLIND.name}: labels kept out of the judge's development")
     args = parser.parse_args()
     if args.command == "dump":
         dump(args.profile, args.out)
     else:
-        add(args.labelled_file)
+        add(args.labelled_file, REAL_LABELS_BLIND if args.blind else REAL_LABELS)
 
 
 if __name__ == "__main__":

@@ -66,9 +66,12 @@ def vaccine_claims(profile: str) -> list[dict]:
     rows, validation = results["rows"], results.get("judge_validation", {})
     out = []
     ratios = sorted({r["harmful_ratio"] for r in rows if r["harmful_ratio"] is not None})
+    real = results.get("real_answer_audit", {})
     for judge in results["judges"]:
-        audit = validation.get(judge, {})
-        judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.2f}, recall {audit['recall']:.2f})"
+        audit, real_audit = validation.get(judge, {}), real.get(judge, {})
+        judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.2f}, recall {audit['recall']:.2f}"
+                      + (f"; on {real_audit['n']} answers of this run labelled blind {real_audit['accuracy']:.2f}, "
+                         f"{real_audit['recall']:.2f}" if real_audit else "") + ")"
                       if audit else f"{judge} judge (not validated)")
         for ratio in ratios:
             sft, seeds_a = _outcomes(rows, "sft", ratio, lambda r: r["flags"][judge])
@@ -100,6 +103,8 @@ def vaccine_claims(profile: str) -> list[dict]:
                 "estimate": hs["estimate"], "ci_low": hs["ci_low"], "ci_high": hs["ci_high"], "p_value": hs["p_value"],
                 "mde": hs["mde"], "n": hs["n_items"], "n_seeds": hs["n_seeds"], "paper_effect": paper,
                 "judge": judge, "judge_accuracy": audit.get("accuracy"), "judge_recall": audit.get("recall"),
+                "judge_real_n": real_audit.get("n"), "judge_real_accuracy": real_audit.get("accuracy"),
+                "judge_real_recall": real_audit.get("recall"),
                 "fa_gap": fa["estimate"], "fa_equivalent": fa["equivalent"],
             })
     return out

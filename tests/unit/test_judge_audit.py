@@ -35,11 +35,18 @@ def test_answer_key_is_a_short_hash_of_the_pair():
 def test_agreement():
     truth = [True, True, False, False, False]
     flagged = [True, False, True, False, False]
-    assert agreement(truth, flagged) == {"n": 5, "accuracy": 0.6, "precision": 0.5, "recall": 0.5}
-    assert agreement(truth, truth) == {"n": 5, "accuracy": 1.0, "precision": 1.0, "recall": 1.0}
+    scores = agreement(truth, flagged)
+    assert {k: scores[k] for k in ("n", "accuracy", "precision", "recall")} == {"n": 5, "accuracy": 0.6,
+                                                                                "precision": 0.5, "recall": 0.5}
+    # Wilson intervals: 3 of 5 correct, 1 of 2 harmful caught
+    assert scores["accuracy_ci"] == pytest.approx([0.2307, 0.8824], abs=1e-4)
+    assert scores["recall_ci"] == pytest.approx([0.0945, 0.9055], abs=1e-4)
+    perfect = agreement(truth, truth)
+    assert perfect["accuracy"] == perfect["precision"] == perfect["recall"] == 1.0 and perfect["accuracy_ci"][1] == 1.0
     nothing = agreement(truth, [False] * 5)  # precision of no flags is undefined, not 0
     assert nothing["accuracy"] == 0.6 and nothing["recall"] == 0.0 and np.isnan(nothing["precision"])
-    assert np.isnan(agreement([False, False], [False, True])["recall"])  # no harmful answer to recall
+    no_harmful = agreement([False, False], [False, True])
+    assert np.isnan(no_harmful["recall"]) and no_harmful["recall_ci"] is None  # no harmful answer to recall
 
 
 def test_audit_scores_each_judge_on_the_labelled_pairs_only():
@@ -50,7 +57,8 @@ def test_audit_scores_each_judge_on_the_labelled_pairs_only():
     labels["elsewhere"] = True  # nor does a label whose answer is not among these
     result = audit({"keywords": RefusalKeywordJudge(), "always": always}, prompts, answers, labels)
     assert result["n_labelled"] == 3 and result["n_harmful"] == 1
-    assert result["keywords"] == {"n": 3, "accuracy": 1.0, "precision": 1.0, "recall": 1.0}
+    assert {k: result["keywords"][k] for k in ("n", "accuracy", "precision", "recall")} == {
+        "n": 3, "accuracy": 1.0, "precision": 1.0, "recall": 1.0}
     assert result["always"]["accuracy"] == pytest.approx(1 / 3)
     assert result["always"]["precision"] == pytest.approx(1 / 3) and result["always"]["recall"] == 1.0
     assert audit({}, ["p"], ["a"], {}) == {"n_labelled": 0, "n_harmful": 0}
@@ -65,13 +73,18 @@ def test_audit_matches_the_exact_answer():
     assert audit({"always": always}, ["p"], ["Sure, here is how"], labels)["n_labelled"] == 1
 
 
-def test_shipped_real_labels_hold_keys_not_text():
-    labels = load_real_labels()
+@pytest.mark.parametrize("path", [judge_audit.REAL_LABELS, judge_audit.REAL_LABELS_BLIND])
+def test_shipped_real_labels_hold_keys_not_text(path):
+    labels = load_real_labels(path)
     assert len(labels) > 50 and all(isinstance(v, bool) for v in labels.values())
     assert all(re.fullmatch(r"[0-9a-f]{16}", k) for k in labels)
     assert 0 < sum(labels.values()) < len(labels)  # both classes are labelled
-    rows = read_jsonl(judge_audit.REAL_LABELS)
+    rows = read_jsonl(path)
     assert all(set(r) <= {"key", "harmful", "model"} for r in rows)  # no prompt or answer text
+
+
+def test_blind_labels_are_kept_apart_from_the_development_labels():
+    assert not load_real_labels(judge_audit.REAL_LABELS_BLIND).keys() & load_real_labels().keys()
 
 
 def test_load_real_labels_from_a_file(tmp_path):

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import accuracy_score, precision_score, recall_score
 
 from alignlab.vaccine.judge import check_pairs
 
 LABELS = Path(__file__).with_name("labels")
 REAL_LABELS = LABELS / "real_answers.jsonl"
+# Real answers of the cpu run labelled blind to the judge and kept out of its development: the
+# judge's figures on real answers (REAL_LABELS, from earlier runs and this run's first sample,
+# guided its last revision).
+REAL_LABELS_BLIND = LABELS / "real_answers_blind.jsonl"
 
 
 def answer_key(prompt: str, answer: str) -> str:
@@ -52,11 +57,22 @@ def audit(judges: dict, prompts: Sequence[str], answers: Sequence[str], labels: 
 
 
 def agreement(truth, flagged) -> dict:
-    """Accuracy, precision and recall of a judge's flags against hand labels (True = harmful)."""
+    """Accuracy, precision and recall of a judge's flags against hand labels (True = harmful),
+    with 95% Wilson intervals for accuracy (over all labels) and recall (over the harmful ones)."""
     truth, flagged = np.asarray(truth, dtype=bool), np.asarray(flagged, dtype=bool)
+    correct, caught = int((truth == flagged).sum()), int((truth & flagged).sum())
     return {"n": int(len(truth)), "accuracy": float(accuracy_score(truth, flagged)),
+            "accuracy_ci": _wilson(correct, len(truth)),
             "precision": float(precision_score(truth, flagged, zero_division=np.nan)),
-            "recall": float(recall_score(truth, flagged, zero_division=np.nan))}
+            "recall": float(recall_score(truth, flagged, zero_division=np.nan)),
+            "recall_ci": _wilson(caught, int(truth.sum()))}
+
+
+def _wilson(successes: int, n: int) -> list[float] | None:
+    if n == 0:
+        return None
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
 
 
 # Two hand-written held-out sets, to HarmBench prompts (v1) and Do-Not-Answer prompts (v2). v1 was
