@@ -351,8 +351,10 @@ def _best_brute(generations: list[str], corpus: list[str], scorer, workers: int)
 
     from rapidfuzz import process
 
+    threads = os.cpu_count() if workers == -1 else max(1, workers)
     rows = min(len(generations), 256)
-    cols = max(1, 2_000_000 // rows)
+    # at most ~16 MB a block, and at least 4 blocks a thread when there are few generations
+    cols = max(1, min(2_000_000 // rows, -(-len(corpus) // (4 * threads))))
     blocks = [(r, c) for r in range(0, len(generations), rows) for c in range(0, len(corpus), cols)]
 
     def best(block):
@@ -362,7 +364,7 @@ def _best_brute(generations: list[str], corpus: list[str], scorer, workers: int)
                              workers=1).max(axis=1)
 
     out = np.zeros(len(generations), dtype=np.float64)  # similarities are >= 0
-    with ThreadPoolExecutor(os.cpu_count() if workers == -1 else max(1, workers)) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         for (r, _), block_best in zip(blocks, pool.map(best, blocks)):
             np.maximum(out[r:r + rows], block_best, out=out[r:r + rows])
     return out
