@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from alignlab import paths
 from alignlab.assets import asset_dir
 from alignlab.chat import format_prompt
-from alignlab.shards import deal, processes
+from alignlab.shards import deal
 
 SMOLLM2 = "smollm2-135m-instruct"
 TINY = "tiny-random-llama"
@@ -89,10 +89,11 @@ def _tiny_random_llama(seed: int = 0):
 def default_device() -> str:
     """Where models run: the GPU when there is one, else the CPU; under ``accelerate launch``,
     the device accelerate gave this process."""
-    group = processes()
-    if group.num_processes > 1:
-        return str(group.device)
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true"):
+        return "cpu"
+    # accelerate's convention: process k of a launch uses GPU k of its machine. (Read from the
+    # environment: asking accelerate would start a process group wherever WORLD_SIZE is set.)
+    return f"cuda:{os.environ['LOCAL_RANK']}" if "LOCAL_RANK" in os.environ else "cuda"
 
 
 # ---------------------------------------------------------------- hub mirror (paper-dryrun)
