@@ -219,9 +219,17 @@ def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int
             "continue_user_turn": bool(continue_user_turn)}
     # Under accelerate launch the main process repairs the store and checks its manifest, and
     # alone appends to it; every process samples its share of the batches (alignlab.shards).
-    write_on_main(lambda: _check_manifest(store, meta, has_records=bool(_load_store(store))))
-    records = _load_store(store)
-    main = processes().is_main_process
+    group = processes()
+    records = {}
+
+    def check_store():  # may rewrite a store cut short mid-line, so only the main process runs it
+        records.update(_load_store(store))
+        _check_manifest(store, meta, has_records=bool(records))
+
+    write_on_main(check_store)
+    if not group.is_main_process:
+        records = _load_store(store)  # repaired and checked by the main process
+    main = group.is_main_process
 
     missing = [i for i in range(n) if i not in records]
     starts = sorted({i - i % batch_size for i in missing})
@@ -248,5 +256,5 @@ def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int
                 f.flush()
                 os.fsync(f.fileno())
             bar.update(len(new))
-    processes().wait_for_everyone()
+    group.wait_for_everyone()
     return [records[i] for i in range(n)]

@@ -121,10 +121,11 @@ def match(run: Run, target: str, prefix: str) -> list[dict]:
         return cached
     scores, ids = post_training_index(run, corpus).search(texts, k=p.string_top_k if bounded else 1)
     strings, whole_set = {}, {}
+    sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts)))) \
+        if bounded else []
     for metric in STRING_METRICS:
         if bounded:
             strings[metric] = string_similarity_among(texts, corpus, ids, metric)
-            sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts))))
             # brute force on every core: length pruning saves nothing on unrelated texts (README)
             exact = string_similarity([texts[i] for i in sampled], corpus, metric=metric, prune=False, workers=-1)
             whole_set[metric] = dict(zip(sampled, exact.tolist()))

@@ -218,15 +218,22 @@ def hs_table(scored: pd.DataFrame, judge_names) -> pd.DataFrame:
     return table
 
 
+def rho_attack(run: Run, rho: float) -> dict:
+    """The rho sweep's user fine-tuning of the model aligned at ``rho`` (rho 0 = SFT): at
+    ``rho_sweep_ratio`` with the first seed; :func:`attack`'s summary plus the aligned model's path."""
+    p = run.profile
+    method = "sft" if rho == 0 else "vaccine"
+    return {"aligned": aligned_model(run, method, rho=rho),
+            **attack(run, method, p.rho_sweep_ratio, p.seeds[0], rho=rho)}
+
+
 def rho_sweep(run: Run, judges: dict) -> pd.DataFrame:
     """Notebook 04's sweep: for each rho, align (rho 0 = SFT), attack at ``rho_sweep_ratio`` with
     the first seed, evaluate; HS per judge, FA and the final drift."""
-    p = run.profile
     rows = []
-    for rho in p.rhos:
-        method = "sft" if rho == 0 else "vaccine"
-        attacked = attack(run, method, p.rho_sweep_ratio, p.seeds[0], rho=rho)
-        scores = score(evaluate(run, aligned_model(run, method, rho=rho), attacked["adapter"]), judges)
+    for rho in run.profile.rhos:
+        attacked = rho_attack(run, rho)
+        scores = score(evaluate(run, attacked["aligned"], attacked["adapter"]), judges)
         rows.append({"rho": rho, **summary(scores),
                      "final_hed": attacked["drift"][-1]["hed"] if attacked["drift"] else None})
     return pd.DataFrame(rows)
@@ -239,20 +246,14 @@ def align_stages(run: Run) -> list[str]:
 
 def attack_stages(run: Run) -> list[str]:
     """Every user fine-tuning a run needs: :func:`attack_grid` and the rho sweep's (``alignlab.train``)."""
-    p = run.profile
-    return ([a["adapter"] for a in attack_grid(run)]
-            + [attack(run, "sft" if r == 0 else "vaccine", p.rho_sweep_ratio, p.seeds[0], rho=r)["adapter"]
-               for r in p.rhos])
+    return [a["adapter"] for a in attack_grid(run)] + [rho_attack(run, r)["adapter"] for r in run.profile.rhos]
 
 
 def evaluate_stages(run: Run) -> list[dict]:
     """Every evaluation notebooks 03 and 04 read: :func:`evaluations` and the rho sweep's
     (``alignlab.train``; under ``accelerate launch`` each process answers a share of the prompts)."""
-    p = run.profile
-    swept = [evaluate(run, aligned_model(run, "vaccine", rho=r),
-                      attack(run, "sft" if r == 0 else "vaccine", p.rho_sweep_ratio, p.seeds[0], rho=r)["adapter"])
-             for r in p.rhos]
-    return [e["result"] for e in evaluations(run)] + swept
+    swept = [rho_attack(run, r) for r in run.profile.rhos]
+    return [e["result"] for e in evaluations(run)] + [evaluate(run, a["aligned"], a["adapter"]) for a in swept]
 
 
 def judge(run: Run):
