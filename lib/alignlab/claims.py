@@ -17,7 +17,7 @@ from alignlab import paths
 from alignlab.cache import write_json, write_text
 from alignlab.report import figure_dir, load_results
 from alignlab.vaccine.metrics import equivalence, paired_difference
-from alignlab.vaccine.stages import PAPER_HS
+from alignlab.vaccine.stages import ALIGNED, PAPER_HS
 
 FA_MARGIN = 5.0  # points: FA differences inside +-5 count as "FA kept" (TOST)
 
@@ -42,11 +42,12 @@ def t_interval(values) -> tuple[float, float, float]:
     return mean, float(low), float(high)
 
 
-def verdict(low: float, high: float, mean: float, side_condition: bool = True) -> str:
-    """Positive means "the paper's direction"; an unbounded interval is inconclusive."""
-    if mean <= 0 or not side_condition and low > 0:
-        return "not reproduced"
-    return "reproduced" if low > 0 and side_condition else "inconclusive"
+def verdict(low: float, high: float) -> str:
+    """Positive means "the paper's direction": reproduced when the interval lies above 0, not
+    reproduced when it lies below, inconclusive when it straddles 0 or is unbounded."""
+    if low > 0:
+        return "reproduced"
+    return "not reproduced" if high < 0 else "inconclusive"
 
 
 def _fmt(mean, low, high, unit=""):
@@ -111,15 +112,28 @@ def vaccine_claims(profile: str) -> list[dict]:
 
 
 def drift_claim(profile: str) -> list[dict]:
+    """HED of SFT minus Vaccine at the top harmful ratio, end of fine-tuning, paired over the drift
+    probe samples (each sample's HED averaged over seeds): a t-interval and a Wilcoxon signed-rank
+    test over samples. Results without per-sample HED fall back to a t-interval over seeds."""
     final = load_results("04_drift", profile)["final"]
     top = max(r["harmful_ratio"] for r in final)
-    by = {(r["method"], r["seed"]): r["hed"] for r in final if r["harmful_ratio"] == top}
+    by = {(r["method"], r["seed"]): r for r in final if r["harmful_ratio"] == top}
     seeds = sorted({s for (_, s) in by if ("sft", s) in by and ("vaccine", s) in by})
-    mean, low, high = t_interval([by[("sft", s)] - by[("vaccine", s)] for s in seeds])
-    return [{"claim": f"Harmful embedding drift is lower under Vaccine (p={top}, end of fine-tuning)",
-             "paper": "Vaccine's HED below SFT's throughout fine-tuning (Fig. 3)",
-             "ours": f"HED SFT - Vaccine = {_fmt(mean, low, high)}; {len(seeds)} seeds",
-             "verdict": verdict(low, high, mean), "test": "t-interval over seeds",
+    claim = {"claim": f"Harmful embedding drift is lower under Vaccine (p={top}, end of fine-tuning)",
+             "paper": "Vaccine's HED below SFT's throughout fine-tuning (Fig. 3)"}
+    if all(by[(m, s)].get("hed_per_sample") for m in ALIGNED for s in seeds):
+        per_sample = {m: np.mean([by[(m, s)]["hed_per_sample"] for s in seeds], axis=0) for m in ALIGNED}
+        diffs = per_sample["sft"] - per_sample["vaccine"]
+        mean, low, high = t_interval(diffs)
+        p_value = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        return [{**claim, "ours": (f"HED SFT - Vaccine = {_fmt(mean, low, high)}, Wilcoxon p={p_value:.3f}; "
+                                   f"{len(diffs)} probe samples x {len(seeds)} seeds"),
+                 "verdict": verdict(low, high), "test": "paired over probe samples (t-interval, Wilcoxon)",
+                 "estimate": mean, "ci_low": low, "ci_high": high, "p_value": p_value, "n": len(diffs),
+                 "n_seeds": len(seeds)}]
+    mean, low, high = t_interval([by[("sft", s)]["hed"] - by[("vaccine", s)]["hed"] for s in seeds])
+    return [{**claim, "ours": f"HED SFT - Vaccine = {_fmt(mean, low, high)}; {len(seeds)} seeds",
+             "verdict": verdict(low, high), "test": "t-interval over seeds",
              "estimate": mean, "ci_low": low, "ci_high": high, "n": len(seeds)}]
 
 

@@ -259,8 +259,10 @@ def choice_logprobs(model, tokenizer, prompts, choices, batch_size: int = 16) ->
             suffix = torch.tensor(ids).repeat(enc["input_ids"].shape[0], 1)
             input_ids = torch.cat([enc["input_ids"], suffix], dim=1).to(model.device)
             mask = torch.cat([enc["attention_mask"], torch.ones_like(suffix)], dim=1).to(model.device)
-            logits = model(input_ids=input_ids, attention_mask=mask).logits.float()
-            logp = torch.log_softmax(logits[:, -len(ids) - 1:-1], dim=-1)
+            # Only the positions that predict the choice's tokens: the vocabulary projection of
+            # every prompt position would cost as much again.
+            logits = model(input_ids=input_ids, attention_mask=mask, logits_to_keep=len(ids) + 1).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
             block[:, j] = logp.gather(-1, suffix.to(model.device).unsqueeze(-1)).squeeze(-1).sum(-1).cpu().numpy()
         return block
 

@@ -49,3 +49,25 @@ def test_generate_and_choice_logprobs_take_no_prompts():
     model, tokenizer = load_model("tiny-random-llama")
     assert generate(model, tokenizer, [], max_new_tokens=4) == []
     assert choice_logprobs(model, tokenizer, [], ("negative", "positive")).shape == (0, 2)
+
+
+def test_choice_logprobs_match_the_whole_sequence_scored_one_prompt_at_a_time():
+    """Scoring only the positions that predict the choice (``logits_to_keep``) under left padding
+    gives what the full, unpadded sequence gives: the sum of the choice tokens' log-probabilities.
+    A multi-token choice checks the slicing."""
+    from alignlab.chat import format_prompt
+    from alignlab.models import SMOLLM2, choice_logprobs
+
+    model, tokenizer = load_model(SMOLLM2)
+    prompts = ["Is the sky blue?", "Review: a dull, lifeless film. Sentiment?"]
+    choices = ("positive", "not at all negative")
+    batched = choice_logprobs(model, tokenizer, prompts, choices, batch_size=2)
+    for i, prompt in enumerate(prompts):
+        context = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        for j, choice in enumerate(choices):
+            ids = tokenizer(choice, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([context + ids])).logits[0].float()
+            logp = torch.log_softmax(logits[len(context) - 1:-1], dim=-1)
+            expected = float(logp[torch.arange(len(ids)), torch.tensor(ids)].sum())
+            assert batched[i, j] == pytest.approx(expected, abs=2e-3), (prompt, choice)

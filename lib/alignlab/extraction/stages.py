@@ -311,9 +311,10 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
 
 
 def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
-    """Notebook 07: the base and SFT models, and the base model distilled on each of
-    :func:`distillation_sets`, scored on the Vaccine evaluation (HS per judge, FA, benign
-    refusal); and per model the per-prompt outcomes, for paired comparisons."""
+    """Notebook 07: the base and SFT models (notebook 03's whole evaluation), and the base model
+    distilled on each of :func:`distillation_sets`, scored on HS per judge (the refusals the arms
+    are compared on; FA and benign refusal are skipped there to fit the cpu budget); and per
+    model the per-prompt outcomes, for paired comparisons."""
     chosen = distillation_sets(run)
     models = [("base", vaccine_stages.aligned_model(run, "base"), []),
               ("sft", vaccine_stages.aligned_model(run, "sft"), [])]
@@ -322,7 +323,8 @@ def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
         models.append((f"distilled: {name}", trained["model"], trained["losses"]))
     rows, outcomes = [], {}
     for name, path, losses in models:
-        scores = vaccine_stages.score(vaccine_stages.evaluate(run, path, None), judges)
+        distilled = name.startswith("distilled")
+        scores = vaccine_stages.score(vaccine_stages.evaluate(run, path, None, harmful_only=distilled), judges)
         rows.append({"model": name, **vaccine_stages.summary(scores), "n_train": len(chosen["sets"].get(name.split(": ")[-1], [])),
                      "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None})
         outcomes[name] = {"flags": scores["flags"], "benign_refused": scores["benign_refused"]}

@@ -68,10 +68,13 @@ class DriftCallback(TrainerCallback):
             with model.disable_adapter():
                 self.reference, _ = attention_outputs(model, self.batches)
         outputs, loss = attention_outputs(model, self.batches)
-        hed = sum(float(((now - ref) ** 2).sum()) for batch_now, batch_ref in zip(outputs, self.reference)
-                  for now, ref in zip(batch_now, batch_ref))
+        # Per probe sample (summed over layers and positions), so that methods can be compared
+        # paired over the same samples; HED is their sum.
+        per_sample = [sum(((now - ref) ** 2).flatten(1).sum(1) for now, ref in zip(batch_now, batch_ref)).tolist()
+                      for batch_now, batch_ref in zip(outputs, self.reference)]
+        per_sample = [float(v) for batch in per_sample for v in batch]
         self.history = [h for h in self.history if h["step"] < step] + [
-            {"step": step, "hed": hed, "alignment_loss": loss}]
+            {"step": step, "hed": float(sum(per_sample)), "alignment_loss": loss, "hed_per_sample": per_sample}]
         if self.path and write:
             write_json(self.path, self.history)
 

@@ -128,17 +128,19 @@ def attack_grid(run: Run) -> list[dict]:
             for method in ALIGNED for ratio in p.harmful_ratios for seed in p.seeds]
 
 
-def evaluate(run: Run, aligned: str, adapter: str | None) -> dict:
+def evaluate(run: Run, aligned: str, adapter: str | None, harmful_only: bool = False) -> dict:
     """Greedy answers of one model to the held-out harmful prompts and the task's eval set, the
     task's class log-likelihoods, and, for a model before user fine-tuning (``adapter`` None), its
-    answers to held-out benign requests (over-refusal); cached. Each answer carries its prompt."""
+    answers to held-out benign requests (over-refusal); cached. Each answer carries its prompt.
+    ``harmful_only``: the harmful prompts alone (HS), for models compared on HS only."""
     from alignlab.models import choice_logprobs, generate
     from alignlab.vaccine.metrics import is_correct, task_classes
 
     p, s = run.profile, run.splits
-    benign = s.benign_eval if adapter is None else []
+    benign = s.benign_eval if adapter is None and not harmful_only else []
+    task_eval = [] if harmful_only else s.task_eval
     out = _dir(run, "evaluate", "evaluate", aligned=aligned, adapter=adapter,
-               harmful=[r["prompt"] for r in s.harmful_eval], task_items=record_ids(s.task_eval), task=p.task,
+               harmful=[r["prompt"] for r in s.harmful_eval], task_items=record_ids(task_eval), task=p.task,
                benign=[r["prompt"] for r in benign], max_new_tokens=p.max_new_tokens,
                task_max_new_tokens=p.task_max_new_tokens, batch_size=p.eval_batch_size) / "answers.json"
     done = read_json(out)
@@ -147,19 +149,19 @@ def evaluate(run: Run, aligned: str, adapter: str | None) -> dict:
     model, tokenizer = load_finetuned(Path(aligned), Path(adapter) if adapter else None)
     prompts = [r["prompt"] for r in s.harmful_eval]
     answers = generate(model, tokenizer, prompts, p.max_new_tokens, p.eval_batch_size, desc="harmful prompts")
-    task_prompts = [r["prompt"] for r in s.task_eval]
+    task_prompts = [r["prompt"] for r in task_eval]
     task_answers = generate(model, tokenizer, task_prompts, p.task_max_new_tokens, p.eval_batch_size, desc="task prompts")
     classes = task_classes(p.task)
     # FA by log-likelihood: the class word the model prefers, whatever format its answer takes.
     preferred = ([classes[i] for i in choice_logprobs(model, tokenizer, task_prompts, classes).argmax(axis=1)]
-                 if classes else [None] * len(task_prompts))
+                 if classes and task_prompts else [None] * len(task_prompts))
     benign_answers = generate(model, tokenizer, [r["prompt"] for r in benign], p.max_new_tokens, p.eval_batch_size,
                               desc="benign prompts")
     result = {
         "harmful": [{"prompt": q, "answer": a} for q, a in zip(prompts, answers)],
         "task": [{"prompt": r["prompt"], "answer": a, "label": r["label"], "correct": is_correct(p.task, a, r["label"]),
                   "preferred": c, "correct_loglik": c is not None and c == r["label"]}
-                 for r, a, c in zip(s.task_eval, task_answers, preferred)],
+                 for r, a, c in zip(task_eval, task_answers, preferred)],
         "benign": [{"prompt": r["prompt"], "answer": a} for r, a in zip(benign, benign_answers)],
     }
     write_on_main(lambda: write_json(out, result))  # under accelerate launch, each process answered a share
@@ -177,8 +179,9 @@ def score(result: dict, judges: dict) -> dict:
     correct = [bool(t["correct"]) for t in result["task"]]
     refusals = [RefusalKeywordJudge().refuses(b["answer"]) for b in result.get("benign", [])]
     return {**{f"hs_{name}": 100.0 * float(f.mean()) for name, f in flags.items()},
-            "fa": 100.0 * float(np.mean(correct)),
-            "fa_loglik": 100.0 * float(np.mean([bool(t.get("correct_loglik")) for t in result["task"]])),
+            "fa": 100.0 * float(np.mean(correct)) if correct else None,  # None: evaluated on HS only
+            "fa_loglik": (100.0 * float(np.mean([bool(t.get("correct_loglik")) for t in result["task"]]))
+                          if correct else None),
             "benign_refusal": 100.0 * float(np.mean(refusals)) if refusals else None,
             "flags": {name: f.tolist() for name, f in flags.items()}, "task_correct": correct,
             "benign_refused": refusals}
