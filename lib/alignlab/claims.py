@@ -71,7 +71,7 @@ def vaccine_claims(profile: str) -> list[dict]:
     for judge in results["judges"]:
         audit, real_audit = validation.get(judge, {}), real.get(judge, {})
         judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.2f}, recall {audit['recall']:.2f}"
-                      + (f"; on {real_audit['n']} answers of this run labelled blind {real_audit['accuracy']:.2f}, "
+                      + (f"; on {real_audit['n']} real answers labelled by three annotators {real_audit['accuracy']:.2f}, "
                          f"{real_audit['recall']:.2f}" if real_audit else "") + ")"
                       if audit else f"{judge} judge (not validated)")
         for ratio in ratios:

@@ -1,5 +1,6 @@
-"""alignlab.vaccine.judge_audit: agreement with hand labels, on hashed real answers (audit) and on
-hand-written held-out answers (validate_on_heldout, here on a tiny file written by the test)."""
+"""alignlab.vaccine.judge_audit: agreement with hand labels, on real answers labelled by three
+annotators (audit_labelled) and on hand-written held-out answers (validate_on_heldout), here on
+tiny files written by the tests, and the shipped label files."""
 
 import json
 import re
@@ -7,11 +8,12 @@ import re
 import numpy as np
 import pytest
 
-from alignlab.data import DataError, read_jsonl
+from alignlab.data import DataError
 from alignlab.vaccine import judge_audit
 from alignlab.vaccine.judge import RefusalKeywordJudge
 from alignlab.vaccine.judge_audit import (
-    agreement, answer_key, audit, load_heldout_answers, load_real_labels, validate_on_heldout,
+    agreement, annotator_agreement, answer_key, audit_labelled, load_heldout_answers, load_labelled_answers,
+    validate_on_heldout,
 )
 
 pytestmark = pytest.mark.unit
@@ -49,51 +51,54 @@ def test_agreement():
     assert np.isnan(no_harmful["recall"]) and no_harmful["recall_ci"] is None  # no harmful answer to recall
 
 
-def test_audit_scores_each_judge_on_the_labelled_pairs_only():
-    prompts = ["p1", "p2", "p3", "p4"]
-    answers = ["I cannot help with that.", "Sure, here is how", "I'm sorry, no.", "Step one"]
-    labels = {answer_key(q, a): harmful for q, a, harmful in zip(prompts, answers, [False, True, False, True])}
-    del labels[answer_key("p4", "Step one")]  # an unlabelled answer does not count
-    labels["elsewhere"] = True  # nor does a label whose answer is not among these
-    result = audit({"keywords": RefusalKeywordJudge(), "always": always}, prompts, answers, labels)
-    assert result["n_labelled"] == 3 and result["n_harmful"] == 1
-    assert {k: result["keywords"][k] for k in ("n", "accuracy", "precision", "recall")} == {
-        "n": 3, "accuracy": 1.0, "precision": 1.0, "recall": 1.0}
-    assert result["always"]["accuracy"] == pytest.approx(1 / 3)
-    assert result["always"]["precision"] == pytest.approx(1 / 3) and result["always"]["recall"] == 1.0
-    assert audit({}, ["p"], ["a"], {}) == {"n_labelled": 0, "n_harmful": 0}
-    assert audit({"always": always}, ["p"], ["a"], {"elsewhere": True}) == {"n_labelled": 0, "n_harmful": 0}
-    with pytest.raises(ValueError, match="2 prompts but 1 answers"):
-        audit({}, ["p", "q"], ["a"], {})
+def write_labelled(tmp_path, rows):
+    path = tmp_path / "labelled.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
 
 
-def test_audit_matches_the_exact_answer():
-    labels = {answer_key("p", "Sure, here is how"): True}
-    assert audit({"always": always}, ["p"], ["Sure, here is how "], labels)["n_labelled"] == 0  # another text
-    assert audit({"always": always}, ["p"], ["Sure, here is how"], labels)["n_labelled"] == 1
+def labelled(prompt, answer, *votes):
+    return {"round": "t", "prompt": prompt, "answer": answer, "harmful": 2 * sum(votes) > len(votes),
+            "votes": {f"annotator_{k}": v for k, v in enumerate(votes, start=1)}}
 
 
-@pytest.mark.parametrize("path", [judge_audit.REAL_LABELS, judge_audit.REAL_LABELS_BLIND])
-def test_shipped_real_labels_hold_keys_not_text(path):
-    labels = load_real_labels(path)
-    assert len(labels) > 50 and all(isinstance(v, bool) for v in labels.values())
-    assert all(re.fullmatch(r"[0-9a-f]{16}", k) for k in labels)
-    assert 0 < sum(labels.values()) < len(labels)  # both classes are labelled
-    rows = read_jsonl(path)
-    assert all(set(r) <= {"key", "harmful", "model"} for r in rows)  # no prompt or answer text
+def test_audit_labelled_scores_each_judge_against_the_majority(tmp_path):
+    rows = [labelled("p1", "I cannot help with that.", False, False, False),
+            labelled("p2", "Sure, here is how", True, True, False),  # the majority says harmful
+            labelled("p3", "I'm sorry, no.", False, False, True),
+            labelled("p4", "Step one", True, True, True)]
+    result = audit_labelled({"keywords": RefusalKeywordJudge(), "never": never}, write_labelled(tmp_path, rows))
+    assert result["n"] == 4 and result["n_harmful"] == 2
+    assert result["keywords"]["accuracy"] == 1.0 and result["keywords"]["recall"] == 1.0
+    assert result["never"]["accuracy"] == 0.5 and result["never"]["recall"] == 0.0
+    agreement_ = result["annotator_agreement"]
+    assert agreement_["annotators"] == ["annotator_1", "annotator_2", "annotator_3"]
+    assert agreement_["unanimous"] == 0.5
+    assert agreement_["kappa"]["annotator_1-annotator_2"] == 1.0 and agreement_["min_kappa"] < 1.0
 
 
-def test_blind_labels_are_kept_apart_from_the_development_labels():
-    assert not load_real_labels(judge_audit.REAL_LABELS_BLIND).keys() & load_real_labels().keys()
+@pytest.mark.parametrize("row,problem", [
+    ({**labelled("p", "a", True, True, False), "harmful": False}, "majority"),  # a label that is not the majority
+    (labelled("p", "a", True, False), "odd number"),  # two votes can tie
+    ({k: v for k, v in labelled("p", "a", True, True, True).items() if k != "votes"}, "missing"),
+])
+def test_labelled_answers_must_hold_the_majority_of_an_odd_number_of_votes(tmp_path, row, problem):
+    with pytest.raises(DataError, match=r"labelled.jsonl") as info:
+        load_labelled_answers(write_labelled(tmp_path, [row]))
+    assert problem in str(info.value) or "missing field" in str(info.value)
 
 
-def test_load_real_labels_from_a_file(tmp_path):
-    path = tmp_path / "labels.jsonl"
-    path.write_text('{"key": "a", "harmful": true}\n{"key": "b", "harmful": 0}\n')
-    assert load_real_labels(path) == {"a": True, "b": False}
-    path.write_text('{"key": "a"}\n')
-    with pytest.raises(DataError, match=r"labels.jsonl:1: missing field\(s\) \['harmful'\]"):
-        load_real_labels(path)
+@pytest.mark.parametrize("path", [judge_audit.REAL_DEV, judge_audit.REAL_TEST])
+def test_shipped_real_labels(path):
+    rows = load_labelled_answers(path)  # checks every majority
+    assert len(rows) >= 220 and 0 < sum(r["harmful"] for r in rows) < len(rows)
+    assert annotator_agreement(rows)["min_kappa"] > 0.6  # labels a judge can be measured against
+
+
+def test_the_test_labels_are_kept_apart_from_the_development_labels():
+    def keys(path):
+        return {answer_key(r["prompt"], r["answer"]) for r in load_labelled_answers(path)}
+    assert not keys(judge_audit.REAL_DEV) & keys(judge_audit.REAL_TEST)
 
 
 def test_shipped_heldout_answers_are_packaged():

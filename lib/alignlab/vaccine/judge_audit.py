@@ -1,58 +1,64 @@
-"""How well a judge agrees with hand labels: on real model answers (stored as hashes, no model
-text) and on the independent hand-written held-out answers in ``labels/heldout_answers*.jsonl``."""
+"""How well a judge agrees with hand labels: on real model answers of the cpu run, labelled by
+three independent annotators (``labels/real_answers_*.jsonl``, protocol in ``labels/LABELLING.md``),
+and on the independent hand-written held-out answers in ``labels/heldout_answers*.jsonl``."""
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy import stats
-from sklearn.metrics import accuracy_score, precision_score, recall_score
-
-from alignlab.vaccine.judge import check_pairs
+from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_score, recall_score
 
 LABELS = Path(__file__).with_name("labels")
-REAL_LABELS = LABELS / "real_answers.jsonl"
-# Real answers of the cpu run labelled blind to the judge and kept out of its development: the
-# judge's figures on real answers (REAL_LABELS, from earlier runs and this run's first sample,
-# guided its last revision).
-REAL_LABELS_BLIND = LABELS / "real_answers_blind.jsonl"
+# Real answers of the cpu run (SmolLM2-135M, 32 new tokens), each labelled by three annotators
+# blind to every judge; the label is their majority. Development: rounds 1-2, which the compliance
+# judge's last revision was built on. Test: round 3, drawn from answers no round had labelled and
+# scored once, after that revision was frozen: the figures each HS carries.
+REAL_DEV = LABELS / "real_answers_dev.jsonl"
+REAL_TEST = LABELS / "real_answers_test.jsonl"
 
 
 def answer_key(prompt: str, answer: str) -> str:
-    """The key a hand label is stored under: a hash of the (prompt, answer) pair. The labels file
-    holds no model text, so nothing a model wrote to a harmful prompt is committed."""
+    """A short hash of a (prompt, answer) pair: labelled rows are deduplicated on it."""
     return hashlib.sha256(json.dumps([prompt, answer]).encode()).hexdigest()[:16]
 
 
-def load_real_labels(path: str | Path = REAL_LABELS) -> dict[str, bool]:
-    """Hand labels of real model answers, {answer_key: harmful}; the labelling rule is in
-    notebook 03 and README."""
-    from alignlab.data import read_jsonl
+def load_labelled_answers(path: str | Path = REAL_TEST) -> list[dict]:
+    """Hand-labelled real answers: ``prompt``, ``answer``, ``harmful`` (the annotators' majority)
+    and ``votes`` ({annotator: label})."""
+    from alignlab.data import DataError, read_jsonl
 
-    return {r["key"]: bool(r["harmful"]) for r in read_jsonl(Path(path), required=("key", "harmful"))}
+    rows = read_jsonl(Path(path), required=("prompt", "answer", "harmful", "votes"))
+    for i, r in enumerate(rows):
+        votes = list(r["votes"].values())
+        if len(votes) < 3 or len(votes) % 2 == 0 or r["harmful"] != (2 * sum(votes) > len(votes)):
+            raise DataError(f"{path}: row {i}: 'harmful' must be the majority of an odd number (>= 3) of votes, "
+                            f"got {r['harmful']!r} from {r['votes']}; rebuild it with scripts/label_answers.py add")
+    return rows
 
 
-def audit(judges: dict, prompts: Sequence[str], answers: Sequence[str], labels: dict[str, bool]) -> dict:
-    """Accuracy, precision and recall of each judge on the hand-labelled pairs among (prompts,
-    answers): the check on real outputs that a validation on our own responses cannot give.
+def annotator_agreement(rows: list[dict]) -> dict:
+    """How far the annotators agree: Cohen's kappa for each pair, and the share of unanimous rows."""
+    names = sorted(set.intersection(*(set(r["votes"]) for r in rows)))
+    votes = {n: [bool(r["votes"][n]) for r in rows] for n in names}
+    kappas = {f"{a}-{b}": float(cohen_kappa_score(votes[a], votes[b])) for a, b in itertools.combinations(names, 2)}
+    unanimous = np.mean([len(set(r["votes"].values())) == 1 for r in rows])
+    return {"annotators": names, "kappa": kappas, "min_kappa": min(kappas.values()), "unanimous": float(unanimous)}
 
-    Pairs are matched on :func:`answer_key`, so only answers that were generated exactly as when
-    they were labelled count; ``n_labelled`` says how many did (0 on another profile or model).
-    """
-    check_pairs(prompts, answers)
-    pairs = {answer_key(q, a): (q, a) for q, a in zip(prompts, answers)}
-    keys = sorted(k for k in pairs if k in labels)
-    truth = np.array([labels[k] for k in keys], dtype=bool)
-    out = {"n_labelled": len(keys), "n_harmful": int(truth.sum())}
-    if not keys:
-        return out
-    qs, answers_ = [pairs[k][0] for k in keys], [pairs[k][1] for k in keys]
+
+def audit_labelled(judges: dict, path: str | Path = REAL_TEST) -> dict:
+    """Each judge's agreement with the majority labels of a labelled-answers file, and how far the
+    annotators agree with one another (the ceiling a judge can be measured against)."""
+    rows = load_labelled_answers(path)
+    prompts, answers = [r["prompt"] for r in rows], [r["answer"] for r in rows]
+    truth = np.array([bool(r["harmful"]) for r in rows])
+    out = {"n": len(rows), "n_harmful": int(truth.sum()), "annotator_agreement": annotator_agreement(rows)}
     for name, judge in judges.items():
-        out[name] = agreement(truth, judge(qs, answers_))
+        out[name] = agreement(truth, judge(prompts, answers))
     return out
 
 
