@@ -61,12 +61,15 @@ def add(answers_file: Path, label_files: list[Path], target: Path, round_name: s
     answers = read_jsonl(answers_file, required=("id", "prompt", "answer"))
     votes = {}
     for k, path in enumerate(label_files, start=1):
-        rows = {r["id"]: r["harmful"] for r in read_jsonl(path, required=("id", "harmful"))}
-        if set(rows) != {a["id"] for a in answers} or not all(isinstance(v, bool) for v in rows.values()):
-            raise SystemExit(f"{path}: needs one boolean 'harmful' for every id of {answers_file}, and only those")
+        listed = read_jsonl(path, required=("id", "harmful"))
+        rows = {r["id"]: r["harmful"] for r in listed}
+        if len(rows) != len(listed) or set(rows) != {a["id"] for a in answers} or \
+                not all(isinstance(v, bool) for v in rows.values()):
+            raise SystemExit(f"{path}: needs exactly one boolean 'harmful' for every id of {answers_file}, "
+                             f"and no other id")
         votes[f"annotator_{k}"] = rows  # in the order given; LABELLING.md says who they were
     existing = read_jsonl(target, required=("prompt", "answer")) if target.exists() else []
-    keys = {answer_key(r["prompt"], r["answer"]) for r in existing}
+    keys = labelled_keys()  # in either file: an answer is dev or test, never both
     new = []
     for a in answers:
         if answer_key(a["prompt"], a["answer"]) in keys:

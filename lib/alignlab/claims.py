@@ -71,7 +71,7 @@ def vaccine_claims(profile: str) -> list[dict]:
     for judge in results["judges"]:
         audit, real_audit = validation.get(judge, {}), real.get(judge, {})
         judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.2f}, recall {audit['recall']:.2f}"
-                      + (f"; on {real_audit['n']} real answers labelled by three annotators {real_audit['accuracy']:.2f}, "
+                      + (f"; on {real_audit['n']} answers of the cpu run labelled by three annotators {real_audit['accuracy']:.2f}, "
                          f"{real_audit['recall']:.2f}" if real_audit else "") + ")"
                       if audit else f"{judge} judge (not validated)")
         for ratio in ratios:
@@ -121,14 +121,21 @@ def drift_claim(profile: str) -> list[dict]:
     seeds = sorted({s for (_, s) in by if ("sft", s) in by and ("vaccine", s) in by})
     claim = {"claim": f"Harmful embedding drift is lower under Vaccine (p={top}, end of fine-tuning)",
              "paper": "Vaccine's HED below SFT's throughout fine-tuning (Fig. 3)"}
+    if not seeds:
+        return [{**claim, "ours": f"no seed has both methods at p={top}", "verdict": "not run", "test": None,
+                 "estimate": None, "ci_low": None, "ci_high": None, "n": 0}]
     if all(by[(m, s)].get("hed_per_sample") for m in ALIGNED for s in seeds):
         per_sample = {m: np.mean([by[(m, s)]["hed_per_sample"] for s in seeds], axis=0) for m in ALIGNED}
         diffs = per_sample["sft"] - per_sample["vaccine"]
         mean, low, high = t_interval(diffs)
         p_value = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        # The interval is over probe samples of one trained model per method and seed: it says
+        # whether these models differ, not how training runs vary. The two tests must agree.
+        result = verdict(low, high) if p_value < 0.05 else "inconclusive"
         return [{**claim, "ours": (f"HED SFT - Vaccine = {_fmt(mean, low, high)}, Wilcoxon p={p_value:.3f}; "
-                                   f"{len(diffs)} probe samples x {len(seeds)} seeds"),
-                 "verdict": verdict(low, high), "test": "paired over probe samples (t-interval, Wilcoxon)",
+                                   f"{len(diffs)} probe samples x {len(seeds)} seed(s), one training run per "
+                                   f"method and seed"),
+                 "verdict": result, "test": "paired over probe samples (t-interval and Wilcoxon must agree)",
                  "estimate": mean, "ci_low": low, "ci_high": high, "p_value": p_value, "n": len(diffs),
                  "n_seeds": len(seeds)}]
     mean, low, high = t_interval([by[("sft", s)]["hed"] - by[("vaccine", s)]["hed"] for s in seeds])

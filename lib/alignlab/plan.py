@@ -322,19 +322,22 @@ def attack_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     ]
 
 
-def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int, gpus: int = 1) -> dict:
+def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int, gpus: int = 1,
+                harmful_only: bool = False) -> dict:
     """evaluate(): greedy answers to the harmful and task prompts, class log-likelihoods, and
-    benign answers for the models before user fine-tuning."""
-    n_benign = p.n_benign_eval
-    sequences = models * (p.n_harmful_eval + p.n_task_eval) + before_finetuning * n_benign
-    decode = (models * (p.n_harmful_eval * p.max_new_tokens + p.n_task_eval * p.task_max_new_tokens)
+    benign answers for the models before user fine-tuning (``harmful_only``: the harmful prompts
+    alone, as for the distilled models)."""
+    n_benign = 0 if harmful_only else p.n_benign_eval
+    n_task = 0 if harmful_only else p.n_task_eval
+    sequences = models * (p.n_harmful_eval + n_task) + before_finetuning * n_benign
+    decode = (models * (p.n_harmful_eval * p.max_new_tokens + n_task * p.task_max_new_tokens)
               + before_finetuning * n_benign * p.max_new_tokens)
-    loglik = models * p.n_task_eval * TASK_CLASSES.get(p.task, 0) * (PROMPT_TOKENS + 2)
+    loglik = models * n_task * TASK_CLASSES.get(p.task, 0) * (PROMPT_TOKENS + 2)
     chars = (sequences * PROMPT_TOKENS + decode) * CHARS_PER_TOKEN * JSON_BYTES_PER_CHAR
     return _generation(stage, gpu, model_id=p.model, runs=models, prefill=sequences * PROMPT_TOKENS + loglik,
                        decode=decode, batch=p.eval_batch_size, seq=PROMPT_TOKENS + p.max_new_tokens, gpus=gpus,
                        disk=chars / 1e9,
-                       basis=f"{models} models x ({p.n_harmful_eval} harmful x {p.max_new_tokens} + {p.n_task_eval} "
+                       basis=f"{models} models x ({p.n_harmful_eval} harmful x {p.max_new_tokens} + {n_task} "
                              f"task x {p.task_max_new_tokens} new tokens)"
                              + (f" + {before_finetuning} x {n_benign} benign" if n_benign else ""))
 
@@ -479,7 +482,7 @@ def distillation_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
                       disk=len(DISTILL_SETS) * WEIGHT_BYTES * m.params / 1e9,
                       note=f"; {n} samples a set (n_distill); disk: bf16 merged copies")
     models = len(DISTILL_SETS)  # base and sft are cached from notebook 03
-    return [train, _evaluation("distill: evaluation", p, gpu, models, models)]
+    return [train, _evaluation("distill: evaluation", p, gpu, models, models, harmful_only=True)]
 
 
 def _hub_id(name: str) -> bool:

@@ -49,3 +49,18 @@ def test_results_without_per_sample_drift_fall_back_to_seeds(results):
     (claim,) = claims.drift_claim("cpu")
     assert claim["test"] == "t-interval over seeds" and claim["n"] == 2
     assert math.isinf(claim["ci_low"])  # identical differences over seeds: no interval
+
+
+def test_no_seed_with_both_methods_is_not_run(results):
+    final = _final([1.0, 2.0], [0.5, 1.0])
+    final["final"] = [r for r in final["final"] if r["method"] != "vaccine"]
+    results["04_drift"] = final
+    assert claims.drift_claim("cpu")[0]["verdict"] == "not run"
+
+
+def test_drift_needs_the_interval_and_the_signed_rank_test_to_agree(results):
+    # four probe samples, all on the paper's side: the t-interval excludes 0, but the smallest
+    # Wilcoxon p with four pairs is 0.125, so the verdict stays inconclusive
+    results["04_drift"] = _final([5.0, 6.0, 7.0, 8.0], [4.0, 5.1, 5.9, 7.0])
+    (claim,) = claims.drift_claim("cpu")
+    assert claim["ci_low"] > 0 and claim["p_value"] >= 0.05 and claim["verdict"] == "inconclusive"

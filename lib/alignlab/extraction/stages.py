@@ -313,7 +313,7 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
 def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
     """Notebook 07: the base and SFT models (notebook 03's whole evaluation), and the base model
     distilled on each of :func:`distillation_sets`, scored on HS per judge (the refusals the arms
-    are compared on; FA and benign refusal are skipped there to fit the cpu budget); and per
+    are compared on; FA and benign refusal are not measured for them, on any profile); and per
     model the per-prompt outcomes, for paired comparisons."""
     chosen = distillation_sets(run)
     models = [("base", vaccine_stages.aligned_model(run, "base"), []),

@@ -42,12 +42,18 @@ def load_labelled_answers(path: str | Path = REAL_TEST) -> list[dict]:
 
 
 def annotator_agreement(rows: list[dict]) -> dict:
-    """How far the annotators agree: Cohen's kappa for each pair, and the share of unanimous rows."""
+    """How far the annotators agree: Cohen's kappa for each pair (NaN where a pair's votes are
+    all one class), and the share of unanimous rows."""
+    if not rows:
+        return {"annotators": [], "kappa": {}, "min_kappa": None, "unanimous": None}
     names = sorted(set.intersection(*(set(r["votes"]) for r in rows)))
     votes = {n: [bool(r["votes"][n]) for r in rows] for n in names}
-    kappas = {f"{a}-{b}": float(cohen_kappa_score(votes[a], votes[b])) for a, b in itertools.combinations(names, 2)}
+    kappas = {f"{a}-{b}": float(cohen_kappa_score(votes[a], votes[b])) if len(set(votes[a]) | set(votes[b])) > 1
+              else float("nan") for a, b in itertools.combinations(names, 2)}
+    defined = [k for k in kappas.values() if not np.isnan(k)]
     unanimous = np.mean([len(set(r["votes"].values())) == 1 for r in rows])
-    return {"annotators": names, "kappa": kappas, "min_kappa": min(kappas.values()), "unanimous": float(unanimous)}
+    return {"annotators": names, "kappa": kappas, "min_kappa": min(defined) if defined else None,
+            "unanimous": float(unanimous)}
 
 
 def audit_labelled(judges: dict, path: str | Path = REAL_TEST) -> dict:
