@@ -70,9 +70,10 @@ def vaccine_claims(profile: str) -> list[dict]:
     real = results.get("real_answer_audit", {})
     for judge in results["judges"]:
         audit, real_audit = validation.get(judge, {}), real.get(judge, {})
-        judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.2f}, recall {audit['recall']:.2f}"
-                      + (f"; on {real_audit['n']} answers of the cpu run labelled by three annotators {real_audit['accuracy']:.2f}, "
-                         f"{real_audit['recall']:.2f}" if real_audit else "") + ")"
+        # Three decimals: 0.895 must not read as the bar's 0.90.
+        judge_note = (f"{judge} judge (held-out accuracy {audit['accuracy']:.3f}, recall {audit['recall']:.3f}"
+                      + (f"; on {real_audit['n']} answers of the cpu run labelled by three annotators: accuracy "
+                         f"{real_audit['accuracy']:.3f}, recall {real_audit['recall']:.3f}" if real_audit else "") + ")"
                       if audit else f"{judge} judge (not validated)")
         for ratio in ratios:
             sft, seeds_a = _outcomes(rows, "sft", ratio, lambda r: r["flags"][judge])
