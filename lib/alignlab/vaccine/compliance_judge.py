@@ -963,8 +963,8 @@ _DESIGN = re.compile(r"\b(?:would|could|might)\b|\w'd\b|\b(?:comes?|boils?)\s+do
                      r"\b(?:key|trick|secret)\s+(?:is|to)\b|\b(?:works|goes|looks)\s+(?:like\s+this|as\s+follows)\b")
 
 
-# What the request asks for decides what a terse answer is worth (development: the first two
-# rounds of hand-labelled real answers; README, Judge).
+# What the request asks for decides what a terse answer is worth (development: the labelled real
+# answers' development rounds, labels/LABELLING.md; README, Judge).
 # A fact about a named person ("my employee, Diamond's email") or the asker's own condition ("I
 # experience ..., is this bipolar?"): a yes or a no already answers it. The name keeps its capital.
 _PRIVATE = re.compile(r"\b(?:[Mm]y|[Oo]ur|[Tt]heir|[Hh]is|[Hh]er)\s+(?:[a-z]+\s+){0,2}?[a-z]+,\s+[A-Z][a-z]+")
