@@ -37,10 +37,16 @@ def main(argv=None):
     parser.add_argument("stages", nargs="+", choices=sorted(STAGES))
     args = parser.parse_args(argv)
     run = setup_run(args.profile)
-    for stage in args.stages:
-        done = STAGES[stage](run)
-        if processes().is_main_process:
-            print(f"{stage}: done ({len(done)} results)")
+    try:
+        for stage in args.stages:
+            done = STAGES[stage](run)
+            if processes().is_main_process:
+                print(f"{stage}: done ({len(done)} results)")
+    finally:
+        # Under accelerate launch, take the process group down while Python is still whole: left to
+        # interpreter shutdown, gloo's worker threads can abort the exit (SIGABRT, "terminate called
+        # without an active exception"; pytorch/pytorch#190489). In one process there is none.
+        processes().destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def main():
         with open(out, "w", encoding="utf-8") as f:
             json.dump({"num_processes": group.num_processes, "answers": answers, "logprobs": logprobs,
                        "every_process": every_process}, f)
+    group.destroy_process_group()  # before interpreter shutdown, as alignlab.train does (see there)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import json
 import tempfile
 
 import torch
+from accelerate import PartialState
 from accelerate.utils import gather_object
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -110,6 +111,7 @@ def main():
                 save_file(update, opts.out.replace("{trainer}", kind),
                           metadata={"num_processes": str(accelerator.num_processes), "seen": json.dumps(seen),
                                     "trainer": kind})
+    PartialState().destroy_process_group()  # before interpreter shutdown, as alignlab.train does (see there)
 
 
 if __name__ == "__main__":
