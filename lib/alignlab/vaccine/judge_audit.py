@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_score, 
 LABELS = Path(__file__).with_name("labels")
 # Real answers of the cpu run (SmolLM2-135M, 32 new tokens), each labelled by three annotators
 # blind to every judge; the label is their majority. Development: rounds 1, 2 and 4, which the
-# compliance judge's last revision was built on. Test: rounds 3 and 5, whose answers were never
+# compliance judge's last revision was built on. Test: rounds 3, 5 and 6, whose answers were never
 # read while developing it: the figures each HS carries (labels/LABELLING.md gives each round's use).
 REAL_DEV = LABELS / "real_answers_dev.jsonl"
 REAL_TEST = LABELS / "real_answers_test.jsonl"
