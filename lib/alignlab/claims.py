@@ -113,9 +113,13 @@ def vaccine_claims(profile: str) -> list[dict]:
 
 
 def drift_claim(profile: str) -> list[dict]:
-    """HED of SFT minus Vaccine at the top harmful ratio, end of fine-tuning, paired over the drift
-    probe samples (each sample's HED averaged over seeds): a t-interval and a Wilcoxon signed-rank
-    test over samples. Results without per-sample HED fall back to a t-interval over seeds."""
+    """HED of SFT minus Vaccine at the top harmful ratio, end of fine-tuning.
+
+    The verdict is at the level of training runs: a t-interval over seeds of each seed's gap, so it
+    needs two seeds or more. Per probe sample (a t-interval and a Wilcoxon signed-rank test over the
+    samples, each sample's HED averaged over seeds) the gap is reported, but it decides nothing: its
+    negative control, two attack seeds of the same method, comes out just as significant
+    (scripts/drift_seed_control.py, README), so it tells two trained models apart, not two methods."""
     final = load_results("04_drift", profile)["final"]
     top = max(r["harmful_ratio"] for r in final)
     by = {(r["method"], r["seed"]): r for r in final if r["harmful_ratio"] == top}
@@ -125,24 +129,24 @@ def drift_claim(profile: str) -> list[dict]:
     if not seeds:
         return [{**claim, "ours": f"no seed has both methods at p={top}", "verdict": "not run", "test": None,
                  "estimate": None, "ci_low": None, "ci_high": None, "n": 0}]
+    gaps = [by[("sft", s)]["hed"] - by[("vaccine", s)]["hed"] for s in seeds]
+    mean, low, high = t_interval(gaps)
+    result = verdict(low, high) if len(seeds) >= 2 else "inconclusive"
+    ours = f"HED SFT - Vaccine = {_fmt(mean, low, high)} over {len(seeds)} seed(s)"
+    if len(seeds) < 2:
+        ours += " (one training run per method: a verdict over runs needs two seeds or more)"
+    row = {**claim, "verdict": result, "test": "t-interval over seeds (training runs)",
+           "estimate": mean, "ci_low": low, "ci_high": high, "n": len(seeds), "n_seeds": len(seeds)}
     if all(by[(m, s)].get("hed_per_sample") for m in ALIGNED for s in seeds):
         per_sample = {m: np.mean([by[(m, s)]["hed_per_sample"] for s in seeds], axis=0) for m in ALIGNED}
         diffs = per_sample["sft"] - per_sample["vaccine"]
-        mean, low, high = t_interval(diffs)
-        p_value = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
-        # The interval is over probe samples of one trained model per method and seed: it says
-        # whether these models differ, not how training runs vary. The two tests must agree.
-        result = verdict(low, high) if p_value < 0.05 else "inconclusive"
-        return [{**claim, "ours": (f"HED SFT - Vaccine = {_fmt(mean, low, high)}, Wilcoxon p={p_value:.3f}; "
-                                   f"{len(diffs)} probe samples x {len(seeds)} seed(s), one training run per "
-                                   f"method and seed"),
-                 "verdict": result, "test": "paired over probe samples (t-interval and Wilcoxon must agree)",
-                 "estimate": mean, "ci_low": low, "ci_high": high, "p_value": p_value, "n": len(diffs),
-                 "n_seeds": len(seeds)}]
-    mean, low, high = t_interval([by[("sft", s)]["hed"] - by[("vaccine", s)]["hed"] for s in seeds])
-    return [{**claim, "ours": f"HED SFT - Vaccine = {_fmt(mean, low, high)}; {len(seeds)} seeds",
-             "verdict": verdict(low, high), "test": "t-interval over seeds",
-             "estimate": mean, "ci_low": low, "ci_high": high, "n": len(seeds)}]
+        s_mean, s_low, s_high = t_interval(diffs)
+        s_p = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        ours += (f"; per probe sample {_fmt(s_mean, s_low, s_high)}, Wilcoxon p={s_p:.3f} over {len(diffs)} "
+                 f"samples (tells two models apart, not two methods: README, drift control)")
+        row.update(per_sample_estimate=s_mean, per_sample_ci_low=s_low, per_sample_ci_high=s_high,
+                   per_sample_p_value=s_p, n_probe_samples=len(diffs))
+    return [{**row, "ours": ours}]
 
 
 def extraction_claims(profile: str) -> list[dict]:

@@ -1,4 +1,5 @@
-"""The claims ledger's drift claim: paired over probe samples, so that one seed still has an interval."""
+"""The claims ledger's drift claim: a verdict over training runs (seeds); the per-probe-sample
+gap is reported beside it but decides nothing (its negative control is significant too)."""
 
 import math
 
@@ -6,11 +7,17 @@ import pytest
 
 from alignlab import claims
 
+PROBES = [5.0, 6.0, 7.5, 5.5, 6.5, 8.0, 7.0, 6.2]
 
-def _final(per_sample_sft, per_sample_vac, seeds=(0,)):
+
+def _final(gap_by_seed, per_sample_sft=PROBES):
+    """Final drift rows: per seed, SFT's per-sample HED and Vaccine's lowered by that seed's gap
+    (spread unevenly over the samples), plus a row at another ratio that the claim must ignore."""
+    weights = [1 + 0.1 * i for i in range(len(per_sample_sft))]
     rows = []
-    for seed in seeds:
-        for method, values in (("sft", per_sample_sft), ("vaccine", per_sample_vac)):
+    for seed, gap in gap_by_seed.items():
+        vaccine = [v - gap * w / sum(weights) for v, w in zip(per_sample_sft, weights)]
+        for method, values in (("sft", per_sample_sft), ("vaccine", vaccine)):
             rows.append({"method": method, "harmful_ratio": 0.2, "seed": seed, "hed": sum(values),
                          "hed_per_sample": list(values)})
     rows.append({"method": "sft", "harmful_ratio": 0.0, "seed": 0, "hed": 0.0, "hed_per_sample": [0.0] * len(per_sample_sft)})
@@ -24,43 +31,41 @@ def results(monkeypatch):
     return holder
 
 
-def test_one_seed_gets_a_real_interval_over_probe_samples(results):
-    sft = [5.0, 6.0, 7.5, 5.5, 6.5, 8.0, 7.0, 6.2]
-    results["04_drift"] = _final(sft, [v - 1.0 - 0.1 * i for i, v in enumerate(sft)])
+def test_one_seed_reports_the_per_sample_gap_but_gives_no_verdict(results):
+    results["04_drift"] = _final({0: 8.0})
     (claim,) = claims.drift_claim("cpu")
-    assert claim["n"] == 8 and claim["n_seeds"] == 1
-    assert math.isfinite(claim["ci_low"]) and 0 < claim["ci_low"] < claim["estimate"] < claim["ci_high"]
-    assert claim["verdict"] == "reproduced" and claim["p_value"] < 0.01
+    # every probe sample lower under Vaccine: the per-sample test is as significant as it gets ...
+    assert claim["n_probe_samples"] == 8 and claim["per_sample_ci_low"] > 0 and claim["per_sample_p_value"] < 0.01
+    # ... and still one training run per method: no verdict over runs
+    assert claim["n_seeds"] == 1 and math.isinf(claim["ci_low"]) and claim["verdict"] == "inconclusive"
+    assert "two seeds or more" in claim["ours"]
 
 
-def test_no_difference_is_inconclusive_and_the_wrong_side_not_reproduced(results):
-    sft = [5.0, 6.0, 7.5, 5.5, 6.5, 8.0, 7.0, 6.2]
-    results["04_drift"] = _final(sft, [v + (0.3 if i % 2 else -0.3) for i, v in enumerate(sft)])
+def test_seeds_decide_the_verdict(results):
+    results["04_drift"] = _final({0: 8.0, 1: 9.0, 2: 7.5})
+    (claim,) = claims.drift_claim("cpu")
+    assert claim["test"] == "t-interval over seeds (training runs)" and claim["n"] == 3
+    assert claim["estimate"] == pytest.approx(8.1667, abs=1e-3)
+    assert 0 < claim["ci_low"] < claim["estimate"] < claim["ci_high"]
+    assert claim["verdict"] == "reproduced"
+    results["04_drift"] = _final({0: 8.0, 1: -6.0, 2: 1.0})
     assert claims.drift_claim("cpu")[0]["verdict"] == "inconclusive"
-    results["04_drift"] = _final(sft, [v + 2.0 + 0.1 * i for i, v in enumerate(sft)])
+    results["04_drift"] = _final({0: -8.0, 1: -9.0, 2: -7.5})
     assert claims.drift_claim("cpu")[0]["verdict"] == "not reproduced"
 
 
-def test_results_without_per_sample_drift_fall_back_to_seeds(results):
-    final = _final([1.0, 2.0], [0.5, 1.0], seeds=(0, 1))
+def test_results_without_per_sample_drift_still_get_the_verdict_over_seeds(results):
+    final = _final({0: 1.0, 1: 1.0})
     for row in final["final"]:
         row.pop("hed_per_sample")
     results["04_drift"] = final
     (claim,) = claims.drift_claim("cpu")
-    assert claim["test"] == "t-interval over seeds" and claim["n"] == 2
-    assert math.isinf(claim["ci_low"])  # identical differences over seeds: no interval
+    assert claim["n"] == 2 and "per_sample_estimate" not in claim
+    assert math.isinf(claim["ci_low"]) and claim["verdict"] == "inconclusive"  # identical gaps: no interval
 
 
 def test_no_seed_with_both_methods_is_not_run(results):
-    final = _final([1.0, 2.0], [0.5, 1.0])
+    final = _final({0: 1.0})
     final["final"] = [r for r in final["final"] if r["method"] != "vaccine"]
     results["04_drift"] = final
     assert claims.drift_claim("cpu")[0]["verdict"] == "not run"
-
-
-def test_drift_needs_the_interval_and_the_signed_rank_test_to_agree(results):
-    # four probe samples, all on the paper's side: the t-interval excludes 0, but the smallest
-    # Wilcoxon p with four pairs is 0.125, so the verdict stays inconclusive
-    results["04_drift"] = _final([5.0, 6.0, 7.0, 8.0], [4.0, 5.1, 5.9, 7.0])
-    (claim,) = claims.drift_claim("cpu")
-    assert claim["ci_low"] > 0 and claim["p_value"] >= 0.05 and claim["verdict"] == "inconclusive"
