@@ -238,7 +238,9 @@ def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
     folder = paths.ROOT if profile == "cpu" else paths.RESULTS / profile
-    write_json(folder / "claims.json", claims)
+    # JSON has no infinity: an unbounded interval (one seed) is written as null.
+    write_json(folder / "claims.json", [{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                                         for k, v in c.items()} for c in claims])
     lines = [f"# Claims ledger ({profile} profile)", "",
              f"Written by `make reproduce` (`python -m alignlab.claims`) from `results/{profile}/*.json`; do not edit by hand.",
              "Rules: " + RULES, "",

@@ -69,3 +69,20 @@ def test_no_seed_with_both_methods_is_not_run(results):
     final["final"] = [r for r in final["final"] if r["method"] != "vaccine"]
     results["04_drift"] = final
     assert claims.drift_claim("cpu")[0]["verdict"] == "not run"
+
+
+def test_claims_json_is_strict_json_with_an_unbounded_interval_as_null(results, monkeypatch, tmp_path):
+    import json
+
+    from alignlab import paths
+
+    monkeypatch.setattr(paths, "RESULTS", tmp_path)
+    monkeypatch.setattr(claims, "ledger", lambda profile: claims.drift_claim(profile))
+    results["04_drift"] = _final({0: 8.0})  # one seed: no interval over runs
+    claims.write("smoke")
+
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    (row,) = json.loads((tmp_path / "smoke" / "claims.json").read_text(), parse_constant=refuse)
+    assert row["ci_low"] is None and row["ci_high"] is None and row["per_sample_ci_low"] > 0
