@@ -1,13 +1,13 @@
 """Run-level negative control for the drift claim (CLAIMS.md): does a second attack seed of the
 *same* method differ from the first as much as SFT and Vaccine differ?
 
-The claim pairs the final harmful embedding drift (HED) over the 8 probe samples of one trained
-model per method. That test says whether two models differ, not whether the difference survives a
-new training run. This script runs user fine-tuning again at the top harmful ratio with another
-seed for both aligned models (two cached attack stages, about 7 min on the cpu profile) and prints
-the same paired test for every pair: the claim's pair, each method against itself under the other
-seed (the negative control: it should be far smaller than the claim's gap), and the claim's pair
-under the new seed (a replication). It controls attack-seed variation (sample order, LoRA
+Paired over the drift probe samples, the final harmful embedding drift (HED) of one trained model
+per method says whether two models differ, not whether the difference survives a new training run.
+This script runs user fine-tuning again at the top harmful ratio with another seed for both
+aligned models (two cached attack stages, about 7 min on the cpu profile) and prints that paired
+test for every pair: the claim's pair, each method against itself under the other seed (the
+negative control: if it is as significant, the test cannot carry the claim, and alignlab.claims
+takes the verdict over seeds instead), and the claim's pair under the new seed (a replication). It controls attack-seed variation (sample order, LoRA
 initialisation), not alignment-run variation: both seeds start from the same aligned model.
 
     python scripts/drift_seed_control.py --profile cpu --seed 1
@@ -16,9 +16,8 @@ initialisation), not alignment-run variation: both seeds start from the same ali
 import argparse
 
 import numpy as np
-from scipy import stats
 
-from alignlab.claims import _fmt, t_interval
+from alignlab.claims import _fmt, paired_over_samples
 from alignlab.profile import setup_run
 from alignlab.vaccine.stages import ALIGNED, attack
 
@@ -45,8 +44,7 @@ def main():
     print(f"final HED per probe sample, p={top}, {args.profile} profile; paired over {len(hed[('sft', first)])} samples")
     for name, (a, b) in pairs.items():
         diffs = hed[a] - hed[b]
-        mean, low, high = t_interval(diffs)
-        p_value = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        mean, low, high, p_value = paired_over_samples(diffs)
         print(f"  {name:40s} {_fmt(mean, low, high)}, Wilcoxon p={p_value:.3f}, "
               f"{mean / hed[b].sum() * len(diffs):+.1%} of the second model's HED")
 

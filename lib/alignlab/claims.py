@@ -42,6 +42,13 @@ def t_interval(values) -> tuple[float, float, float]:
     return mean, float(low), float(high)
 
 
+def paired_over_samples(diffs) -> tuple[float, float, float, float]:
+    """Mean, 95% t-interval and Wilcoxon signed-rank p of paired differences (1.0 when all are 0)."""
+    diffs = np.asarray(diffs, dtype=float)
+    mean, low, high = t_interval(diffs)
+    return mean, low, high, float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+
+
 def verdict(low: float, high: float) -> str:
     """Positive means "the paper's direction": reproduced when the interval lies above 0, not
     reproduced when it lies below, inconclusive when it straddles 0 or is unbounded."""
@@ -140,8 +147,7 @@ def drift_claim(profile: str) -> list[dict]:
     if all(by[(m, s)].get("hed_per_sample") for m in ALIGNED for s in seeds):
         per_sample = {m: np.mean([by[(m, s)]["hed_per_sample"] for s in seeds], axis=0) for m in ALIGNED}
         diffs = per_sample["sft"] - per_sample["vaccine"]
-        s_mean, s_low, s_high = t_interval(diffs)
-        s_p = float(stats.wilcoxon(diffs).pvalue) if np.any(diffs != 0) else 1.0
+        s_mean, s_low, s_high, s_p = paired_over_samples(diffs)
         ours += (f"; per probe sample {_fmt(s_mean, s_low, s_high)}, Wilcoxon p={s_p:.3f} over {len(diffs)} "
                  f"samples (tells two models apart, not two methods: README, drift control)")
         row.update(per_sample_estimate=s_mean, per_sample_ci_low=s_low, per_sample_ci_high=s_high,
