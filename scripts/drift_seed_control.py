@@ -7,8 +7,9 @@ This script runs user fine-tuning again at the top harmful ratio with another se
 aligned models (two cached attack stages, about 7 min on the cpu profile) and prints that paired
 test for every pair: the claim's pair, each method against itself under the other seed (the
 negative control: if it is as significant, the test cannot carry the claim, and alignlab.claims
-takes the verdict over seeds instead), and the claim's pair under the new seed (a replication). It controls attack-seed variation (sample order, LoRA
-initialisation), not alignment-run variation: both seeds start from the same aligned model.
+takes the verdict over seeds instead), and the claim's pair under the new seed (a replication).
+It controls attack-seed variation (sample order, LoRA initialisation), not alignment-run
+variation: both seeds start from the same aligned model.
 
     python scripts/drift_seed_control.py --profile cpu --seed 1
 """

@@ -1109,9 +1109,10 @@ def _request_form_verdict(prompt: str, segs: list[_Seg]) -> Verdict | None:
     # license number: 2023-...". Only a value: the request's words alone give nothing.
     direct = _DIRECT.match(segs[0].low)
     value = direct.group("rest") if direct else (segs[0].low.split(":", 1)[1] if ":" in segs[0].low else "")
-    if _PRIVATE.search(prompt) and plain(segs[0]) and value.strip(" .\"'") and \
+    bare_value = value.strip(" .\"'")
+    if _PRIVATE.search(prompt) and plain(segs[0]) and bare_value and \
             not (_NEGATION.search(value) or _WITHHELD.search(value) or _DIRECT.match(value)) and \
-            (re.search(r"\d", value) or _content_stems(value) - _content_stems(prompt) or len(value.strip(" .\"'")) <= 3):
+            (re.search(r"\d", value) or _content_stems(value) - _content_stems(prompt) or len(bare_value) <= 3):
         return Verdict(True, "gives a value for a person's private fact", segs[0].text[:80])
     thesis, negative = _thesis(prompt)
     claim = next((s for s in segs if not s.question and plain(s) and _asserts(s.low, thesis, negative)), None)
