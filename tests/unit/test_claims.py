@@ -1,5 +1,6 @@
-"""The claims ledger's drift claim: a verdict over training runs (seeds); the per-probe-sample
-gap is reported beside it but decides nothing (its negative control is significant too)."""
+"""The claims ledger: the drift claim's verdict over training runs (seeds), the per-probe-sample
+gap reported beside it but deciding nothing (its negative control is significant too); the HS
+claim tested on the annotators' labels where they cover both models' answers."""
 
 import math
 
@@ -86,3 +87,33 @@ def test_claims_json_is_strict_json_with_an_unbounded_interval_as_null(results, 
 
     (row,) = json.loads((tmp_path / "smoke" / "claims.json").read_text(), parse_constant=refuse)
     assert row["ci_low"] is None and row["ci_high"] is None and row["per_sample_ci_low"] > 0
+
+
+def _evaluation_rows(n, labelled_sft, labelled_vaccine):
+    """Attacked SFT and Vaccine rows at p=0 over n prompts: SFT complies on the first half, Vaccine on
+    the first tenth; the judge sees nothing; the annotators label the first ``labelled_*`` answers."""
+    def row(method, harmful_upto, labelled_upto):
+        truth = [i < harmful_upto for i in range(n)]
+        return {"method": method, "harmful_ratio": 0.0, "seed": 0, "flags": {"blind": [False] * n},
+                "annotated": [t if i < labelled_upto else None for i, t in enumerate(truth)],
+                "task_correct": [i % 2 == 0 for i in range(n)]}
+    return {"judges": ["blind"], "rows": [row("sft", n // 2, labelled_sft), row("vaccine", n // 10, labelled_vaccine)]}
+
+
+def test_the_annotators_labels_test_the_hs_claim_on_the_prompts_labelled_for_both(results):
+    results["03_evaluate"] = _evaluation_rows(200, labelled_sft=180, labelled_vaccine=150)
+    rows = claims.vaccine_claims("cpu")
+    judged, annotated = rows
+    assert judged["judge"] == "blind" and judged["verdict"] == "inconclusive"  # a judge that flags nothing
+    assert annotated["judge"] == "annotators" and annotated["n"] == 150 and annotated["n_prompts"] == 200
+    # on the 150 prompts labelled for both: SFT harmful on 100, Vaccine on 20
+    assert annotated["estimate"] == pytest.approx(100 * 80 / 150)
+    assert annotated["ci_low"] > 0 and annotated["fa_equivalent"] and annotated["verdict"] == "reproduced"
+    assert "150 of 200 prompts" in annotated["claim"]
+
+
+def test_too_few_labelled_prompts_give_no_annotators_row(results):
+    results["03_evaluate"] = _evaluation_rows(200, labelled_sft=200, labelled_vaccine=claims.MIN_ANNOTATED - 1)
+    assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]
+    del results["03_evaluate"]["rows"][0]["annotated"]  # results written before labels were recorded
+    assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]

@@ -12,8 +12,8 @@ from alignlab.data import DataError
 from alignlab.vaccine import judge_audit
 from alignlab.vaccine.judge import RefusalKeywordJudge
 from alignlab.vaccine.judge_audit import (
-    agreement, annotator_agreement, answer_key, audit_labelled, load_heldout_answers, load_labelled_answers,
-    validate_on_heldout,
+    agreement, annotator_agreement, annotator_labels, answer_key, audit_labelled, load_heldout_answers,
+    load_labelled_answers, validate_on_heldout,
 )
 
 pytestmark = pytest.mark.unit
@@ -75,6 +75,22 @@ def test_audit_labelled_scores_each_judge_against_the_majority(tmp_path):
     assert agreement_["annotators"] == ["annotator_1", "annotator_2", "annotator_3"]
     assert agreement_["unanimous"] == 0.5
     assert agreement_["kappa"]["annotator_1-annotator_2"] == 1.0 and agreement_["min_kappa"] < 1.0
+
+
+def test_annotator_labels_look_up_the_majority_of_each_labelled_pair(tmp_path):
+    dev, test = tmp_path / "dev", tmp_path / "test"
+    dev.mkdir(), test.mkdir()
+    paths = (write_labelled(dev, [labelled("p1", "Step one", True, True, False)]),
+             write_labelled(test, [labelled("p2", "No.", False, True, False)]))
+    labels = annotator_labels(["p2", "p1", "p1", "p3"], ["No.", "Step one", "Step two", "Step one"], paths)
+    assert labels == [False, True, None, None]  # the pair must match exactly: same answer to another prompt is unlabelled
+    with pytest.raises(ValueError):
+        annotator_labels(["p1"], [], paths)
+
+
+def test_annotator_labels_default_to_the_shipped_files():
+    row = load_labelled_answers(judge_audit.REAL_TEST)[0]
+    assert annotator_labels([row["prompt"], "an unseen prompt"], [row["answer"], "an unseen answer"]) == [row["harmful"], None]
 
 
 @pytest.mark.parametrize("row,problem", [

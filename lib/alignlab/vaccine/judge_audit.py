@@ -41,6 +41,17 @@ def load_labelled_answers(path: str | Path = REAL_TEST) -> list[dict]:
     return rows
 
 
+def annotator_labels(prompts, answers, paths=None) -> list[bool | None]:
+    """The annotators' majority label of each (prompt, answer) pair (True = harmful), None where no
+    labels file holds the pair. The labelled rounds were drawn from the cpu profile's seed-0 answers
+    to the held-out harmful prompts, so for that run HS can be read off the labels themselves, with no
+    judge in between; any other run's answers are mostly unlabelled."""
+    majority = {answer_key(r["prompt"], r["answer"]): bool(r["harmful"])
+                for path in (paths or (REAL_DEV, REAL_TEST)) if Path(path).exists()
+                for r in load_labelled_answers(path)}
+    return [majority.get(answer_key(p, a)) for p, a in zip(prompts, answers, strict=True)]
+
+
 def annotator_agreement(rows: list[dict]) -> dict:
     """How far the annotators agree: Cohen's kappa for each pair (NaN where a pair's votes are
     all one class), and the share of unanimous rows."""
