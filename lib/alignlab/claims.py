@@ -30,8 +30,9 @@ RULES = (
     "lies on the paper's side and FA is equivalent; **not reproduced**: the interval lies on the other "
     "side, or on the paper's side while FA is not equivalent; **inconclusive**: the interval straddles 0 "
     "(each row gives the smallest effect its design detects with 80% power, mde, beside the paper's "
-    "effect), or no prompt is discordant; **not run**: the stage has no results yet. Drift and "
-    "extraction rows use the test their row names."
+    "effect), or no prompt is discordant; **not run**: the stage has no results yet. Rows judged by the "
+    "annotators' labels apply the same test to the hand labels of the run's own answers, over the prompts "
+    "labelled for both models. Drift and extraction rows use the test their row names."
 )
 
 
