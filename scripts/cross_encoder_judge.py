@@ -24,7 +24,6 @@ which was tested first. ``test`` scores both. Deterministic for a given --seed o
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
@@ -140,7 +139,9 @@ def test(chosen: list[str], seed: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("mode", choices=["cv", "test"])
-    parser.add_argument("--variant", nargs="+", default=["B0.8", "B0.9"], help="the variants `cv` chose (see above)")
+    names = [n for n in variants(np.zeros(1, bool), np.zeros(1)) if n != "rule"]
+    parser.add_argument("--variant", nargs="+", choices=names, default=["B0.8", "B0.9"],
+                        help="the variants `cv` chose (see above)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.mode == "cv":
