@@ -20,7 +20,7 @@ help:
 	@echo "make test        unit + integration tests, then nbval on the notebooks (smoke profile)"
 	@echo "make slow        whole-run kill/resume and 2-process accelerate tests (CI runs them)"
 	@echo "make dryrun      every notebook on the paper profile's code paths with local stand-ins (CI runs it)"
-	@echo "make bench       performance figures (Vaccine step, search, sampling)"
+	@echo "make bench       performance figures (training steps, bf16, padding, generation, search, sampling)"
 
 # The environment is rebuilt only when its pinned files change.
 setup: $(VENV)/.ready
@@ -70,6 +70,7 @@ dryrun:
 	$(MAKE) reproduce PROFILE=paper-dryrun
 
 bench: setup
+	$(BIN)/python scripts/bench_generation_dtype.py --out docs/generation_dtype.json
 	$(BIN)/python scripts/bench_training.py
 	$(BIN)/python scripts/bench_search.py
 	$(BIN)/python scripts/bench_sampling.py

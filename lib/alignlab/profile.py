@@ -124,6 +124,8 @@ class Profile:
     gradient_checkpointing: bool = _f(default=False)
     bf16: bool = _f(default=False, doc="bf16 autocast in training (CUDA, or a CPU with bf16 units); models "
                                        "load in bf16 on CUDA and fp32 on the CPU whatever this says")
+    group_by_length: bool = _f(default=False, doc="training batches of similar length (less padding); off: the "
+                                                  "authors' shuffled batches")
     source: str = field(default="", compare=False, metadata=_rule(doc="the file it was loaded from"))
 
     def __post_init__(self):

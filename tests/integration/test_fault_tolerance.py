@@ -24,7 +24,8 @@ from alignlab.data import safety_splits
 from alignlab.vaccine import lora
 records = safety_splits(16, 0, 0, seed=0)["alignment"]
 settings = lora.LoraSettings(lr=1e-3, epochs=2, batch_size=4, max_length=64, lora_r=8, lora_alpha=4, lora_dropout=0.0,
-                             weight_decay=0.1, warmup_ratio=0.1, seed=0, save_steps=2)  # checkpoint often
+                             weight_decay=0.1, warmup_ratio=0.1, seed=0, save_steps=2,  # checkpoint often
+                             bf16=True, group_by_length=True)  # as the cpu profile trains: autocast, grouped batches
 lora.align("tiny-random-llama", records, sys.argv[1], method="vaccine", rho=2.0, settings=settings)
 """
 

@@ -9,7 +9,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from trl import SFTConfig, SFTTrainer
 
 from alignlab.vaccine.attention import find_attention_modules
-from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
+from alignlab.vaccine.trainer import (EpochSeededLengthGroupedSampler, PlainLossSFTTrainer, VaccineConfig,
+                                      VaccineTrainer, add_perturbation)
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +71,8 @@ def reference_grads(model, inputs, rho):
 
 
 def trainer_grads(model, inputs, rho, tmp_path, tokenizer, trainer_cls=VaccineTrainer, **kw):
+    """One training_step's gradients; with bf16 the step runs under autocast, as in training
+    (Trainer's loop wraps the forward through accelerate's prepare)."""
     args_cls = VaccineConfig if trainer_cls is VaccineTrainer else SFTConfig
     extra = {"rho": rho} if trainer_cls is VaccineTrainer else {}
     kw = {"bf16": False, "gradient_checkpointing": False, **kw}  # SFTConfig defaults both to True
@@ -77,7 +80,8 @@ def trainer_grads(model, inputs, rho, tmp_path, tokenizer, trainer_cls=VaccineTr
     trainer = trainer_cls(model=model, args=args, processing_class=tokenizer, train_dataset=placeholder_dataset())
     trainer.current_gradient_accumulation_steps = args.gradient_accumulation_steps  # set by Trainer's loop
     model.zero_grad()
-    trainer.training_step(trainer.model, dict(inputs))
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+        trainer.training_step(trainer.model, dict(inputs))
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
@@ -110,9 +114,20 @@ def test_perturbation_changes_gradients(tmp_path, tokenizer):
 
 
 def test_rho_zero_is_sft(tmp_path, tokenizer):
-    sft = trainer_grads(tiny_llama().train(), batch(), None, tmp_path, tokenizer, trainer_cls=SFTTrainer)
+    sft = trainer_grads(tiny_llama().train(), batch(), None, tmp_path, tokenizer, trainer_cls=PlainLossSFTTrainer)
     vaccine = trainer_grads(tiny_llama().train(), batch(), 0.0, tmp_path, tokenizer)
     assert_same(vaccine, sft, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_plain_loss_is_trls_loss(tmp_path, tokenizer, accumulation):
+    """The project's SFT step (the model's own loss) gives TRL's gradients (its fused LM head), with
+    and without gradient accumulation: only where the loss is computed changed."""
+    trl = trainer_grads(training_model(lora=True), batch(), None, tmp_path, tokenizer, trainer_cls=SFTTrainer,
+                        gradient_accumulation_steps=accumulation)
+    plain = trainer_grads(training_model(lora=True), batch(), None, tmp_path, tokenizer,
+                          trainer_cls=PlainLossSFTTrainer, gradient_accumulation_steps=accumulation)
+    assert_same(plain, trl)
 
 
 def test_gradient_accumulation_scales_like_sft(tmp_path, tokenizer):
@@ -175,3 +190,71 @@ def test_bf16_autocast_agrees_with_fp32_reference(tmp_path, tokenizer):
     relative = float((flat_got - flat_expected).norm() / flat_expected.norm())
     cosine = float(torch.nn.functional.cosine_similarity(flat_got, flat_expected, dim=0))
     assert relative < 0.05 and cosine > 0.99, (relative, cosine)
+
+
+def test_perturbation_survives_bf16_attention_outputs():
+    """Under autocast an attention output is bf16 and eps is far smaller than its elements:
+    added in bf16, most of eps would arrive as rounding error here (the negative control below);
+    add_perturbation adds it in fp32, so it arrives whole."""
+    g = torch.Generator().manual_seed(0)
+    h = torch.randn(4, 16, 64, generator=g).bfloat16()
+    eps = 1e-3 * torch.randn(4, 16, 64, generator=g)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        added = add_perturbation((h, None), eps)[0]
+    # ||what arrived - eps|| / ||eps||: 0 when eps arrives whole
+    error = float((added.float() - h.float() - eps).norm() / eps.norm())
+    error_if_bf16 = float(((h + eps.bfloat16()).float() - h.float() - eps).norm() / eps.norm())
+    assert error < 1e-4 and error_if_bf16 > 0.5, (error, error_if_bf16)  # 1e-4: fp32 rounding of h + eps
+
+
+def test_bf16_vaccine_keeps_the_perturbations_effect(tmp_path, tokenizer):
+    """What eps changes in the gradients (Vaccine minus SFT, same batch) in bf16 autocast points
+    where it points in fp32. rho=1e-4 puts eps at ~2e-4 of this model's attention outputs in RMS,
+    the ratio SmolLM2 has at rho=2 (`make bench`). Tolerance: cosine > 0.5. The bf16 backward's
+    own rounding caps the cosine near 0.9 even at radii where nothing rounds away; at this rho
+    the project's step gives about 0.68 and an eps added in bf16 about -0.1 (measured when the
+    test was written), so 0.5 tells the two apart."""
+    rho = 1e-4
+
+    def effect(bf16):
+        sft = trainer_grads(training_model(lora=True), batch(), 0.0, tmp_path, tokenizer, bf16=bf16)
+        vaccine = trainer_grads(training_model(lora=True), batch(), rho, tmp_path, tokenizer, bf16=bf16)
+        return torch.cat([(vaccine[n].float() - sft[n].float()).flatten() for n in sft])
+
+    cosine = float(torch.nn.functional.cosine_similarity(effect(True), effect(False), dim=0))
+    assert cosine > 0.5, cosine
+
+
+def test_length_grouped_sampler_is_seeded_by_epoch():
+    """Each epoch's order comes from (seed, epoch) alone, so a run resumed in epoch e draws the order
+    an uninterrupted one does; epochs differ; global batches are of similar length."""
+    lengths = [int(x) for x in torch.randint(5, 200, (96,), generator=torch.Generator().manual_seed(0))]
+
+    def order(epoch, seed=0):
+        sampler = EpochSeededLengthGroupedSampler(8, lengths, seed=seed)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert order(2) == order(2) and order(1) != order(2) and order(1, seed=1) != order(1)
+    assert sorted(order(1)) == list(range(96))
+
+    def padding(indices):
+        batches = [indices[i:i + 8] for i in range(0, len(indices), 8)]
+        return sum(len(b) * max(lengths[j] for j in b) for b in batches) - sum(lengths)
+
+    assert padding(order(0)) < 0.5 * padding(list(range(96)))
+
+
+def test_length_grouping_is_over_the_global_batch(tmp_path, tokenizer):
+    """Trainer's own group_by_length groups per-device batches; the project's sampler groups batches
+    of per-device batch x processes x accumulation, so one process with batch P*b and P processes
+    with batch b (accelerate hands each a consecutive share of the global batch) train alike."""
+    import datasets
+
+    data = datasets.Dataset.from_list([{"input_ids": list(range(1, 2 + i % 9))} for i in range(40)])
+    args = SFTConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True, per_device_train_batch_size=4,
+                     gradient_accumulation_steps=2, train_sampling_strategy="group_by_length", bf16=False,
+                     gradient_checkpointing=False)
+    trainer = PlainLossSFTTrainer(model=tiny_llama(), args=args, processing_class=tokenizer, train_dataset=data)
+    sampler = trainer._get_train_sampler()
+    assert isinstance(sampler, EpochSeededLengthGroupedSampler) and sampler.batch_size == 4 * 2 * args.world_size

@@ -1,4 +1,4 @@
-"""One SGD step of SFT (TRL SFTTrainer) or Vaccine on a tiny seeded Llama; saves the update.
+"""One SGD step of SFT (the project's PlainLossSFTTrainer, a TRL SFTTrainer) or Vaccine on a tiny seeded Llama; saves the update.
 
 Run by tests/slow/test_distributed.py in one process (``python tests/slow/dist_train.py``) and in several
 (``accelerate launch --multi_gpu --num_processes 2 ...``; with ``use_cpu=True`` below, the
@@ -28,10 +28,10 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from safetensors.torch import save_file
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
 from alignlab.models import smollm2_dir
-from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
+from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
 
 VOCAB, SEQ_LEN = 97, 12
 
@@ -74,7 +74,7 @@ def train_one_step(kind, opts, tmp):
     if kind == "vaccine":
         args, trainer_cls = VaccineConfig(rho=opts.rho, **common), VaccineTrainer
     else:
-        args, trainer_cls = SFTConfig(**common), SFTTrainer
+        args, trainer_cls = SFTConfig(**common), PlainLossSFTTrainer
     if opts.num_samples != opts.per_device_batch * args.world_size:
         raise SystemExit(f"--num-samples {opts.num_samples} must be --per-device-batch {opts.per_device_batch} "
                          f"x {args.world_size} processes: one step over the whole data set")

@@ -1,6 +1,6 @@
 """2 processes (accelerate, gloo on CPU) with per-device batch b take the same step as 1 with batch 2b.
 
-For plain SFT (TRL SFTTrainer) and for Vaccine, whose perturbation is normalised over the
+For plain SFT (the project's PlainLossSFTTrainer) and for Vaccine, whose perturbation is normalised over the
 global batch. tests/slow/dist_train.py does one SGD step and saves the update; both runs execute once
 (each runs both trainers, to pay the start-up once) and concurrently, in a module fixture.
 """

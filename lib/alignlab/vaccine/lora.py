@@ -13,13 +13,13 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
 from alignlab.cache import read_done, read_json, write_json
 from alignlab.chat import format_example
 from alignlab.models import load_model, save_model
 from alignlab.shards import write_on_main
-from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
+from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
 
 METHODS = ("sft", "vaccine")
 
@@ -40,6 +40,7 @@ class LoraSettings:
     seed: int
     gradient_checkpointing: bool = False
     bf16: bool = False
+    group_by_length: bool = False  # batches of similar length (less padding), over the global batch
     save_steps: int = 20  # a Trainer checkpoint every so many steps, to resume from
 
 
@@ -91,9 +92,10 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: fl
         # SFTConfig defaults both to True; the profile decides (bf16 autocast: CUDA, or a CPU with bf16 units).
         bf16=s.bf16, gradient_checkpointing=s.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
+        train_sampling_strategy="group_by_length" if s.group_by_length else "random",
     )
     config = VaccineConfig(rho=rho, **args) if method == "vaccine" else SFTConfig(**args)
-    trainer_cls = VaccineTrainer if method == "vaccine" else SFTTrainer
+    trainer_cls = VaccineTrainer if method == "vaccine" else PlainLossSFTTrainer
     torch.manual_seed(s.seed)  # the LoRA init draws from the global generator
     trainer = trainer_cls(
         model=model, args=config, processing_class=tokenizer, train_dataset=sft_dataset(tokenizer, records, s.max_length),

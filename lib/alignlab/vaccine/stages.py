@@ -58,7 +58,8 @@ def align_settings(p: Profile) -> LoraSettings:
     return LoraSettings(lr=p.lr, epochs=p.align_epochs, batch_size=p.batch_size, max_length=p.max_length,
                         lora_r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
                         weight_decay=p.weight_decay, warmup_ratio=p.warmup_ratio, seed=p.seed,
-                        gradient_checkpointing=p.gradient_checkpointing, bf16=p.bf16)
+                        gradient_checkpointing=p.gradient_checkpointing, bf16=p.bf16,
+                        group_by_length=p.group_by_length)
 
 
 def attack_settings(p: Profile, seed: int) -> LoraSettings:

@@ -21,9 +21,86 @@ take the same step as one process with batch P*b (tests/slow/test_distributed.py
 from dataclasses import dataclass, field
 
 import torch
+from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
 from trl import SFTConfig, SFTTrainer
 
 from alignlab.vaccine.attention import attention_hooks, find_attention_modules, output_tensor, replace_output_tensor
+
+
+class PlainLossSFTTrainer(SFTTrainer):
+    """TRL's `SFTTrainer` with the model's own loss, and length-grouped batches that do not depend
+    on the number of processes.
+
+    - Loss: TRL 1.16 computes the loss through a chunked "fused LM head" that also returns each
+      token's entropy and top-1 flag over the whole vocabulary, for its logged metrics. Off CUDA it
+      scores every position and runs in fp32 under autocast, which made a SmolLM2 step 1.6x (fp32)
+      to 2.2x (bf16) a bare forward + backward (`make bench`). Here the loss is the model's own
+      causal-LM loss, normalised exactly as TRL's (by ``num_items_in_batch``: Trainer's plain
+      path); the token accuracy is read off the logits at no extra forward, the entropy is not logged.
+    - ``train_sampling_strategy="group_by_length"``: Trainer's LengthGroupedSampler over the
+      *global* batch (per-device batch x processes x accumulation) and seeded by
+      ``data_seed`` and the epoch, so 1 process with batch P*b and P processes with batch b train
+      on the same batches, and a resumed run sees the order an uninterrupted one does.
+    """
+
+    _log_token_accuracy = True  # VaccineTrainer's pass 1 turns it off: its step logs pass 2's
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        labels = inputs.get("labels")
+        if labels is not None and getattr(outputs, "logits", None) is not None and self._log_token_accuracy:
+            with torch.no_grad():
+                targets = labels[:, 1:]
+                valid = targets != -100
+                correct = (outputs.logits[:, :-1].argmax(-1) == targets) & valid
+                mode = "train" if model.training else "eval"
+                self._metrics[mode]["mean_token_accuracy"].append(float(correct.sum() / valid.sum().clamp(min=1)))
+        return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        global_batch = (self.args.per_device_train_batch_size * self.args.world_size
+                        * self.args.gradient_accumulation_steps)
+        return EpochSeededLengthGroupedSampler(global_batch, lengths=[len(ids) for ids in dataset["input_ids"]],
+                                               seed=self.args.data_seed if self.args.data_seed is not None
+                                               else self.args.seed)
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Trainer's LengthGroupedSampler (shuffle, then sort by length within mega-batches of up to
+    50 batches) drawing each epoch's order from its own generator, seeded by (seed, epoch)."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int):  # Trainer calls it (through accelerate) at the start of every epoch
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed * 100_003 + self.epoch)
+        return super().__iter__()
+
+
+def add_perturbation(output, eps: torch.Tensor):
+    """The attention output with ``eps`` added.
+
+    Under autocast the attention output is bf16, and eps (rho spread over every layer and token)
+    is far smaller than most of its elements: bf16 keeps 8 bits of mantissa, so an eps added in
+    bf16 arrives partly as rounding error (`make bench` measures how much on SmolLM2 at the cpu
+    profile's rho). So under autocast eps is added in fp32 and the sum stays fp32: the residual
+    stream it joins is fp32 when the weights are (the CPU profiles), and autocast casts it again
+    for the next matmul. Without autocast the model computes in its own dtype throughout, and eps
+    is added in that dtype.
+    """
+    h = output_tensor(output)
+    if torch.is_autocast_enabled(h.device.type) and h.dtype != torch.float32:
+        return replace_output_tensor(output, h.float() + eps.float())
+    return replace_output_tensor(output, h + eps.to(h.dtype))
 
 
 @dataclass
@@ -36,7 +113,7 @@ class VaccineConfig(SFTConfig):
             raise ValueError(f"VaccineConfig: rho={self.rho} is invalid: the perturbation radius must be >= 0")
 
 
-class VaccineTrainer(SFTTrainer):
+class VaccineTrainer(PlainLossSFTTrainer):
     """TRL's `SFTTrainer` whose steps train against the worst-case attention perturbation."""
 
     def __init__(self, *args, **kwargs):
@@ -60,12 +137,17 @@ class VaccineTrainer(SFTTrainer):
         inputs = self._prepare_inputs(inputs)
         # no_sync: pass 1 has no weight gradients to all-reduce; each process perturbs its own
         # samples with their own gradients, and only the norm below is shared.
-        with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
-                self.compute_loss_context_manager():
-            loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+        self._log_token_accuracy = False
+        try:
+            with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
+                    self.compute_loss_context_manager():
+                loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
             # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
-            loss = loss / getattr(self, "current_gradient_accumulation_steps", self.args.gradient_accumulation_steps)
-            grads = torch.autograd.grad(loss, deltas, allow_unused=True)
+                loss = loss / getattr(self, "current_gradient_accumulation_steps",
+                                      self.args.gradient_accumulation_steps)
+                grads = torch.autograd.grad(loss, deltas, allow_unused=True)
+        finally:
+            self._log_token_accuracy = True
         grads = [torch.zeros_like(d) if g is None else g.detach() for d, g in zip(deltas, grads)]
         squared = sum((g.float() ** 2).sum() for g in grads)
         if self.accelerator.num_processes > 1:
@@ -80,15 +162,13 @@ class VaccineTrainer(SFTTrainer):
             # per process; we follow the single-process algorithm so scaling out changes nothing.
             squared = self.accelerator.reduce(squared, reduction="sum")
         norm = torch.sqrt(squared)
-        return [self.args.rho * g / (norm + 1e-7).to(g.dtype) for g in grads]
+        # fp32, whatever the autocast dtype of g: add_perturbation adds it in fp32 under autocast.
+        return [self.args.rho * g.float() / (norm.float() + 1e-7) for g in grads]
 
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self.args.rho == 0:  # eps = 0: pass 1 would be wasted work, and this is SFT exactly
             return super().training_step(model, inputs, num_items_in_batch)
         eps = self.perturbations(model, inputs, num_items_in_batch)
 
-        def add_eps(i, output):
-            return replace_output_tensor(output, output_tensor(output) + eps[i].to(output_tensor(output).dtype))
-
-        with attention_hooks(self._attention, add_eps):
+        with attention_hooks(self._attention, lambda i, output: add_perturbation(output, eps[i])):
             return super().training_step(model, inputs, num_items_in_batch)
