@@ -8,6 +8,7 @@ test, p-value, smallest detectable effect, verdict). Verdicts follow RULES, neve
 """
 
 import argparse
+import json
 import math
 
 import numpy as np
@@ -15,7 +16,7 @@ from scipy import stats
 
 from alignlab import paths
 from alignlab.cache import write_json, write_text
-from alignlab.report import figure_dir, load_results
+from alignlab.report import figure_dir, load_results, write_readme_block
 from alignlab.vaccine.metrics import equivalence, paired_difference
 from alignlab.vaccine.stages import ALIGNED, PAPER_HS
 
@@ -269,6 +270,26 @@ def ledger(profile: str) -> list[dict]:
     return claims
 
 
+def readme_table(claims: list[dict]) -> str:
+    """The ledger as README shows it: what is claimed, what this run measured, the verdict."""
+    rows = ["| claim | ours | verdict |", "|---|---|---|"]
+    rows += [f"| {c['claim']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
+    return "\n".join(rows)
+
+
+def timing_table(profile: str) -> str:
+    """Wall time per notebook of the last `make reproduce` (papermill records it in each executed
+    notebook); a stage found in the cache is not recomputed, so only a run from an empty
+    cache times the whole pipeline."""
+    rows, total = ["| notebook | minutes |", "|---|---|"], 0.0
+    for nb in sorted((paths.RESULTS / profile).glob("[0-9][0-9]_*.ipynb")):
+        seconds = json.loads(nb.read_text())["metadata"].get("papermill", {}).get("duration") or 0.0
+        total += seconds
+        rows.append(f"| {nb.stem} | {seconds / 60:.1f} |")
+    rows.append(f"| **all** | **{total / 60:.1f}** |")
+    return "\n".join(rows)
+
+
 def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
@@ -282,6 +303,9 @@ def write(profile: str) -> None:
              "| claim | paper | ours | verdict |", "|---|---|---|---|"]
     lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
     write_text(folder / "CLAIMS.md", "\n".join(lines) + "\n")
+    if profile == "cpu":  # README shows the committed profile's ledger and run times, written here
+        write_readme_block("claims", readme_table(claims))
+        write_readme_block("timing", timing_table(profile))
     print("\n".join(lines))
     print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")
 

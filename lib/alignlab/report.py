@@ -7,6 +7,7 @@ so that CI never overwrites a real figure.
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,18 @@ def figure_dir(profile: str) -> Path:
     folder = {"cpu": paths.FIGURES, "paper": paths.FIGURES / "paper"}.get(profile, paths.RESULTS / profile / "figures")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def write_readme_block(name: str, body: str, readme: Path | None = None) -> None:
+    """Replace what README.md holds between ``<!-- NAME:begin ... -->`` and ``<!-- NAME:end -->``
+    with ``body``: README's numbers are written by the code that measured them, never typed."""
+    readme = readme or paths.ROOT / "README.md"
+    text = readme.read_text()
+    block = re.compile(rf"(<!-- {re.escape(name)}:begin[^>]*-->\n).*?(<!-- {re.escape(name)}:end -->)", re.S)
+    if not block.search(text):
+        raise ValueError(f"{readme} has no '<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers: add them "
+                         "where the block belongs")
+    readme.write_text(block.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text, count=1))
 
 
 def savefig(fig, name: str, profile: str) -> list[Path]:

@@ -117,3 +117,14 @@ def test_too_few_labelled_prompts_give_no_annotators_row(results):
     assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]
     del results["03_evaluate"]["rows"][0]["annotated"]  # results written before labels were recorded
     assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]
+
+
+def test_readme_blocks_are_replaced_between_their_markers(tmp_path):
+    from alignlab.report import write_readme_block
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- claims:begin (written by code) -->\nold\n<!-- claims:end -->\nrest\n")
+    write_readme_block("claims", "| a | b |", readme)
+    assert readme.read_text() == "intro\n<!-- claims:begin (written by code) -->\n| a | b |\n<!-- claims:end -->\nrest\n"
+    with pytest.raises(ValueError, match="timing:begin"):
+        write_readme_block("timing", "x", readme)
