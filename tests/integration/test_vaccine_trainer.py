@@ -179,6 +179,21 @@ def test_gradient_checkpointing_keeps_the_perturbation(tmp_path, tokenizer, lora
     assert any(not torch.allclose(sft[n], got[n]) for n in sft)  # eps did not vanish
 
 
+def test_default_gradient_checkpointing_keeps_the_perturbation(tmp_path, tokenizer):
+    """With no checkpointing kwargs, transformers checkpoints non-reentrantly: a user of the class
+    who only sets gradient_checkpointing=True gets Vaccine, not SFT."""
+    expected = reference_grads(training_model(True), batch(), rho=2.0)
+    got = trainer_grads(training_model(True), batch(), 2.0, tmp_path, tokenizer, gradient_checkpointing=True,
+                        gradient_checkpointing_kwargs=None)
+    assert_same(got, expected)
+
+
+def test_reentrant_checkpointing_is_refused(tmp_path, tokenizer):
+    with pytest.raises(ValueError, match="use_reentrant"):
+        trainer_grads(training_model(True), batch(), 2.0, tmp_path, tokenizer, gradient_checkpointing=True,
+                      gradient_checkpointing_kwargs={"use_reentrant": True})
+
+
 def test_bf16_autocast_agrees_with_fp32_reference(tmp_path, tokenizer):
     """bf16 autocast (the CPU has avx512_bf16; the paper profile trains in bf16 on GPUs): the
     Vaccine gradients stay within bf16 tolerance of the fp32 reference (relative error of the
