@@ -1,4 +1,4 @@
-"""The Vaccine step against a straightforward reference implementation of DESIGN.md's algorithm,
+"""The Vaccine step against a straightforward reference implementation of the authors' algorithm,
 on TRL's SFTTrainer: plain, with LoRA, with gradient accumulation, under gradient checkpointing and
 in bf16 autocast."""
 

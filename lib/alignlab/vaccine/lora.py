@@ -91,8 +91,8 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: fl
         save_total_limit=1, report_to=[], seed=s.seed, data_seed=s.seed, use_cpu=not on_cuda,
         dataloader_num_workers=0, disable_tqdm=False, max_length=s.max_length, completion_only_loss=True,
         # SFTConfig defaults both to True; the profile decides (bf16 autocast: CUDA, or a CPU with bf16 units).
-        bf16=s.bf16, gradient_checkpointing=s.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
+        bf16=s.bf16, activation_checkpointing=s.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
         train_sampling_strategy="group_by_length" if s.group_by_length else "random",
     )
     config = VaccineConfig(rho=rho, **args) if method == "vaccine" else SFTConfig(**args)

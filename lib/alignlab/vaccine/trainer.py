@@ -120,14 +120,15 @@ class VaccineTrainer(PlainLossSFTTrainer):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, VaccineConfig):
             raise TypeError("VaccineTrainer needs args=VaccineConfig(...), which carries rho")
-        if self.args.gradient_checkpointing and (self.args.gradient_checkpointing_kwargs or {}).get("use_reentrant"):
+        # transformers 5 resolves the deprecated gradient_checkpointing* names into these
+        if self.args.activation_checkpointing and (self.args.activation_checkpointing_kwargs or {}).get("use_reentrant"):
             # Reentrant checkpointing runs each layer's forward under no_grad and replays it in
             # backward: pass 1's zero leaves never reach the graph, so eps would be 0 and the step SFT.
             raise ValueError("VaccineTrainer cannot train under reentrant gradient checkpointing "
-                             "(gradient_checkpointing_kwargs={'use_reentrant': True}): pass 1 would see no "
-                             "gradient at the attention outputs and Vaccine would silently be SFT. Use "
-                             "gradient_checkpointing_kwargs={'use_reentrant': False} (transformers' default), "
-                             "or gradient_checkpointing=False.")
+                             "(activation_checkpointing_kwargs / gradient_checkpointing_kwargs with "
+                             "use_reentrant=True): pass 1 would see no gradient at the attention outputs and "
+                             "Vaccine would silently be SFT. Use use_reentrant=False (transformers' default when "
+                             "no kwargs are given), or turn checkpointing off.")
         self._attention = find_attention_modules(self.model)
 
     def perturbations(self, model, inputs, num_items_in_batch=None) -> list[torch.Tensor]:
