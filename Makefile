@@ -12,13 +12,14 @@ ifeq ($(filter $(PROFILE),$(PROFILES)),)
 $(error unknown profile '$(PROFILE)': use one of $(PROFILES) (configs/<name>.yaml))
 endif
 
-.PHONY: setup setup-cuda reproduce test unit integration slow nbval dryrun bench clean-cache help
+.PHONY: setup setup-cuda gpu-check reproduce test unit integration slow nbval dryrun bench clean-cache help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reproduce [PROFILE=<one of: $(PROFILES)>]  run every notebook with configs/<profile>.yaml (default cpu)"
 	@echo "make test        unit + integration tests, then nbval on the notebooks (smoke profile)"
 	@echo "make setup-cuda  .venv with a CUDA build of torch, for the paper profile on a GPU machine"
+	@echo "make gpu-check   the paper profile's GPU path at 7B shape in minutes (needs a GPU)"
 	@echo "make slow        whole-run kill/resume and 2-process accelerate tests (CI runs them)"
 	@echo "make dryrun      every notebook on the paper profile's code paths with local stand-ins (CI runs it)"
 	@echo "make bench       performance figures (training steps, bf16, padding, generation, search, sampling)"
@@ -78,6 +79,11 @@ test: unit integration nbval
 # IVF) on tiny local stand-ins; CI runs it after the tests.
 dryrun:
 	$(MAKE) reproduce PROFILE=paper-dryrun
+
+# The paper profile's GPU path in minutes on one GPU, offline (7B-shaped random models, the dry
+# run's stand-ins): exits 2 at once where torch sees no CUDA device.
+gpu-check: setup $(HUB_MIRROR)/MANIFEST.json
+	ALIGNLAB_HUB_MIRROR=$(HUB_MIRROR) $(BIN)/python scripts/gpu_check.py
 
 bench: setup
 	$(BIN)/python scripts/bench_generation_dtype.py --out docs/generation_dtype.json

@@ -227,7 +227,7 @@ def _load_hours(m: Model, runs: float, copies: int = 1) -> float:
     return runs * copies * WEIGHT_BYTES * m.params / LOAD_BYTES_PER_S / 3600
 
 
-def _train_memory_gb(m: Model, lora: float, batch: int, seq: int, checkpointing: bool) -> float:
+def train_memory_gb(m: Model, lora: float, batch: int, seq: int, checkpointing: bool) -> float:
     tokens = batch * seq
     per_layer = ACT_BYTES * tokens * m.hidden
     activations = (m.layers * 2 * tokens * m.hidden + per_layer) if checkpointing else m.layers * per_layer
@@ -274,7 +274,7 @@ def _training(stage, p, gpu, gpus, *, model_id, runs, samples, epochs, batch, pa
     dp = data_parallel(batch, gpus)
     return _row(stage, runs=runs, steps=steps, tokens=tokens, flops=flops, hours_1=compute + load,
                 hours_n=compute / dp + load,
-                memory=_train_memory_gb(m, lora, batch, p.max_length, p.gradient_checkpointing) if runs else 0.0,
+                memory=train_memory_gb(m, lora, batch, p.max_length, p.gradient_checkpointing) if runs else 0.0,
                 disk=disk + peak, checkpoints=written,
                 parallel=f"data-parallel on {dp} of {gpus} GPU(s) (global batch {batch})",
                 basis=f"{runs} run(s) x {samples} samples x {epochs} epochs x max_length {p.max_length} tokens; "

@@ -181,3 +181,28 @@ class VaccineTrainer(PlainLossSFTTrainer):
 
         with attention_hooks(self._attention, lambda i, output: add_perturbation(output, eps[i])):
             return super().training_step(model, inputs, num_items_in_batch)
+
+
+def perturbation_arrival(trainer: "VaccineTrainer", model, inputs, autocast_dtype=torch.bfloat16) -> dict:
+    """How much of eps reaches the attention outputs, measured on one batch under autocast: eps from
+    pass 1 at the trainer's rho, then for the outputs h of a forward pass, ||(h + eps) - h|| / ||eps||
+    ("kept") and ||(h + eps) - h - eps|| / ||eps|| ("error"), with eps added in h's dtype ("native")
+    and as :func:`add_perturbation` adds it ("project"); and ||eps|| / ||h|| ("eps_over_h")."""
+    device = next(model.parameters()).device.type
+    with torch.autocast(device, dtype=autocast_dtype):
+        eps = trainer.perturbations(model, dict(inputs))
+        outputs = []
+        with attention_hooks(trainer._attention, lambda i, out: outputs.append(output_tensor(out).detach()) or out), \
+                torch.no_grad():
+            model(**trainer._prepare_inputs(dict(inputs)))
+        sums = {"native": [0.0, 0.0], "project": [0.0, 0.0]}
+        for h, e in zip(outputs, eps):
+            for how, added in (("native", h + e.to(h.dtype)), ("project", output_tensor(add_perturbation(h, e)))):
+                arrived = added.float() - h.float()
+                sums[how][0] += float((arrived ** 2).sum())
+                sums[how][1] += float(((arrived - e) ** 2).sum())
+    eps_sq = sum(float((e ** 2).sum()) for e in eps)
+    h_sq = sum(float((h.float() ** 2).sum()) for h in outputs)
+    return {**{how: {"kept": (a / eps_sq) ** 0.5, "error": (b / eps_sq) ** 0.5} for how, (a, b) in sums.items()},
+            "eps_over_h": (eps_sq / h_sq) ** 0.5, "attention_dtype": str(outputs[0].dtype).replace("torch.", "")}
+
