@@ -162,6 +162,15 @@ def load_model(name_or_path: str, trust_remote_code: bool = False, dtype=None, d
     return model.to(device).eval(), tokenizer
 
 
+def load_tokenizer(name_or_path: str):
+    """The tokenizer :func:`load_model` would return, without loading the model's weights."""
+    from transformers import AutoTokenizer
+
+    if name_or_path in (SMOLLM2, TINY):  # the tiny random Llama speaks SmolLM2's tokenizer
+        return AutoTokenizer.from_pretrained(smollm2_dir())
+    return AutoTokenizer.from_pretrained(hub_source(name_or_path))
+
+
 def _looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/"))

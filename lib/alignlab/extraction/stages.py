@@ -78,12 +78,16 @@ def post_training_index(run: Run, texts: list[str]):
 def samples(run: Run, target: str, prefix: str) -> list[dict]:
     """``Profile.samples_per_arm`` generations of an extraction target from a chat-template prefix
     alone (resumable)."""
+    from alignlab.chat import resolve_prefix
     from alignlab.extraction.sampling import sample, stored_records
-    from alignlab.models import load_model
+    from alignlab.models import load_model, load_tokenizer
 
     p = run.profile
     model_path = extraction_model(run, target)
-    store = _dir(run, "samples", model=model_path, prefix=prefix, seed=p.seed,
+    # Keyed by the prefix's text, not its name: where two names give one text (a template-less
+    # model's user_header and user_header_no_system), the arms share one store, sampled once.
+    prefix_text = resolve_prefix(load_tokenizer(model_path), prefix)
+    store = _dir(run, "samples", model=model_path, prefix=prefix_text, seed=p.seed,
                  max_new_tokens=p.sample_max_new_tokens) / "generations.jsonl"
     done = stored_records(store, p.samples_per_arm(target, prefix))
     if done is not None:  # a finished arm: no model load (a 7B model on the paper profile)
