@@ -34,8 +34,8 @@ class PlainLossSFTTrainer(SFTTrainer):
 
     - Loss: TRL 1.16 computes the loss through a chunked "fused LM head" that also returns each
       token's entropy and top-1 flag over the whole vocabulary, for its logged metrics. Off CUDA it
-      scores every position and runs in fp32 under autocast, which made a SmolLM2 step 1.6x (fp32)
-      to 2.2x (bf16) a bare forward + backward (`make bench`). Here the loss is the model's own
+      scores every position and runs in fp32 under autocast, far slower than a bare forward +
+      backward (`make bench` measures both). Here the loss is the model's own
       causal-LM loss, normalised exactly as TRL's (by ``num_items_in_batch``: Trainer's plain
       path); the token accuracy is read off the logits at no extra forward, the entropy is not logged.
     - ``train_sampling_strategy="group_by_length"``: Trainer's LengthGroupedSampler over the
@@ -151,7 +151,7 @@ class VaccineTrainer(PlainLossSFTTrainer):
             with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
                     self.compute_loss_context_manager():
                 loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-            # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
+                # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
                 loss = loss / getattr(self, "current_gradient_accumulation_steps",
                                       self.args.gradient_accumulation_steps)
                 grads = torch.autograd.grad(loss, deltas, allow_unused=True)
