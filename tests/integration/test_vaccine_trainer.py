@@ -227,8 +227,8 @@ def test_bf16_vaccine_keeps_the_perturbations_effect(tmp_path, tokenizer):
     where it points in fp32. rho=1e-4 puts eps at ~2e-4 of this model's attention outputs in RMS,
     the ratio SmolLM2 has at rho=2 (`make bench`). Tolerance: cosine > 0.5. The bf16 backward's
     own rounding caps the cosine near 0.9 even at radii where nothing rounds away; at this rho
-    the project's step gives about 0.68 and an eps added in bf16 about -0.1 (measured when the
-    test was written), so 0.5 tells the two apart."""
+    the project's step gives about 0.68, and the same step with eps added in bf16 about -0.1, so
+    0.5 tells the two apart."""
     rho = 1e-4
 
     def effect(bf16):
