@@ -425,19 +425,19 @@ def _queries(p: Profile, corpus: str) -> int:
 
 
 def search_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
-    """Embeddings (GPU, fp32: sentence-transformers keeps the models' fp32 weights), FAISS (CPU),
-    and the string baselines (CPU, one core), per post-training set."""
+    """Embeddings (GPU, bf16: models.load_embedder casts the embedder on a GPU), FAISS (CPU), and the
+    string baselines (CPU, one core), per post-training set."""
     e = model_size(p.embedding_model)
     rows = []
     gen_tokens = PREFIX_TOKENS + p.sample_max_new_tokens * CONTINUATION
     for name, (n, per_text) in _corpora(p).items():
         flops = FORWARD_FLOPS * e.params * n * per_text
         rows.append(_row(f"embed: {name}", runs=1, tokens=n * per_text, flops=flops,
-                         hours_1=_hours(flops, gpu.fp32_flops, FORWARD_MFU) + _load_hours(e, 1),
-                         memory=_infer_memory_gb(e, EMBED_BATCH, per_text, bytes_per_param=4, kv_cache=False),
+                         hours_1=_hours(flops, gpu.bf16_flops, FORWARD_MFU) + _load_hours(e, 1),
+                         memory=_infer_memory_gb(e, EMBED_BATCH, per_text, bytes_per_param=2, kv_cache=False),
                          parallel="one process (notebook)",
                          basis=f"{n:,} samples x {per_text} tokens; {FORWARD_FLOPS} x {e.params:.3g} params, "
-                               f"fp32 peak at MFU {FORWARD_MFU}; memory at the mean length (sentence-transformers "
+                               f"bf16 peak at MFU {FORWARD_MFU}; memory at the mean length (sentence-transformers "
                                "sorts by length: the first batch, up to the model's max_seq_length, is the largest)"))
         queries = _queries(p, name)
         kind = "ivf" if n >= p.ivf_from else "flat"

@@ -5,6 +5,8 @@ One home per rule: :func:`matches` (every target x prefix), :func:`rates` and :f
 :func:`distillation`; notebooks, ``alignlab.claims`` and scripts call them.
 """
 
+import functools
+import os
 import random
 
 import numpy as np
@@ -50,11 +52,22 @@ def post_training_texts(run: Run, target: str) -> list[str]:
     """A target's post-training set as the extraction study sees it: question and answer, one
     text each. "alignment" is this run's alignment set; any other name is a dataset of alignlab.data."""
     from alignlab.chat import sample_text
-    from alignlab.data import load_dataset
+    from alignlab.models import HUB_MIRROR_ENV
 
     name = post_training_set(run, target)
-    records = run.splits.alignment_set if name == "alignment" else load_dataset(name)
-    return [sample_text(r["prompt"], r["response"]) for r in records]
+    if name != "alignment":
+        return list(_dataset_texts(name, os.environ.get(HUB_MIRROR_ENV)))
+    return [sample_text(r["prompt"], r["response"]) for r in run.splits.alignment_set]
+
+
+@functools.lru_cache(maxsize=1)
+def _dataset_texts(name: str, mirror: str | None) -> list[str]:
+    """A dataset's texts, built once for all the arms that search it (Tulu 3: 939k rows, one set
+    held at a time); keyed by the hub mirror too, since a stand-in is another dataset."""
+    from alignlab.chat import sample_text
+    from alignlab.data import load_dataset
+
+    return [sample_text(r["prompt"], r["response"]) for r in load_dataset(name)]
 
 
 def post_training_index(run: Run, texts: list[str]):
