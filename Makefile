@@ -12,12 +12,14 @@ ifeq ($(filter $(PROFILE),$(PROFILES)),)
 $(error unknown profile '$(PROFILE)': use one of $(PROFILES) (configs/<name>.yaml))
 endif
 
-.PHONY: setup reproduce test unit integration slow nbval dryrun bench clean-cache help
+.PHONY: setup setup-cuda gpu-check reproduce test unit integration slow nbval dryrun bench clean-cache help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reproduce [PROFILE=<one of: $(PROFILES)>]  run every notebook with configs/<profile>.yaml (default cpu)"
 	@echo "make test        unit + integration tests, then nbval on the notebooks (smoke profile)"
+	@echo "make setup-cuda  .venv with a CUDA build of torch, for the paper profile on a GPU machine"
+	@echo "make gpu-check   the paper profile's GPU path at 7B shape in minutes (needs a GPU)"
 	@echo "make slow        whole-run kill/resume and 2-process accelerate tests (CI runs them)"
 	@echo "make dryrun      every notebook on the paper profile's code paths with local stand-ins (CI runs it)"
 	@echo "make bench       performance figures (training steps, bf16, padding, generation, search, sampling)"
@@ -31,6 +33,15 @@ $(VENV)/.ready: requirements.txt requirements-assets.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name alignlab --display-name "alignlab (.venv)"
 	touch $@
+
+# The paper profile needs a CUDA build of torch (requirements.txt pins the CPU build): on a GPU
+# machine, `make setup-cuda` sets up .venv as `make setup` does, then swaps in the same torch
+# release built for CUDA (CUDA_INDEX: PyTorch's wheel index for the machine's CUDA version).
+CUDA_INDEX ?= https://download.pytorch.org/whl/cu128
+setup-cuda: setup
+	$(BIN)/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+		--index-url $(CUDA_INDEX) torch==$$($(BIN)/python -c "import torch; print(torch.__version__.split('+')[0])")
+	$(BIN)/python -c "import torch; assert torch.cuda.is_available(), 'torch ' + torch.__version__ + ' sees no CUDA device'; print('CUDA', torch.version.cuda, torch.cuda.get_device_name())"
 
 # paper-dryrun: tiny local stand-ins of the paper profile's hub models and datasets, built when
 # missing or when their script changes; the dry run's stage caches are keyed by hub id, so they go too.
@@ -68,6 +79,11 @@ test: unit integration nbval
 # IVF) on tiny local stand-ins; CI runs it after the tests.
 dryrun:
 	$(MAKE) reproduce PROFILE=paper-dryrun
+
+# The paper profile's GPU path in minutes on one GPU, offline (7B-shaped random models, the dry
+# run's stand-ins): exits 2 at once where torch sees no CUDA device.
+gpu-check: setup $(HUB_MIRROR)/MANIFEST.json
+	ALIGNLAB_HUB_MIRROR=$(HUB_MIRROR) $(BIN)/python scripts/gpu_check.py
 
 bench: setup
 	$(BIN)/python scripts/bench_generation_dtype.py --out docs/generation_dtype.json

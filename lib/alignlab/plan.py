@@ -64,6 +64,7 @@ ACT_BYTES = 34  # activation bytes per token per hidden unit per layer kept for 
 #                 (Korthikanti et al. 2022; SDPA keeps no attention-score matrix, so no 5*a*s/h term)
 ADAPTER_BYTES = 4  # LoRA adapters are fp32 (peft upcasts them); optimizer: + gradient + 2 Adam moments = 16
 WEIGHT_BYTES = 2  # bf16: load_model's dtype on CUDA, so every merged aligned model is saved in bf16
+CHECKPOINT_BYTES = 3 * ADAPTER_BYTES  # a Trainer checkpoint per LoRA parameter: fp32 adapter + 2 Adam moments
 
 # ---------------------------------------------------------------- tokens and text
 
@@ -152,7 +153,9 @@ ASSUMPTIONS = (
     f"memory = bf16 weights + {4 * ADAPTER_BYTES} B per LoRA parameter + {ACT_BYTES} B x tokens x hidden x layers "
     f"of activations (+ KV cache when generating) + {CUDA_OVERHEAD_GB} GB CUDA overhead; per GPU at the 1-GPU batch",
     "disk = one bf16 merged copy per aligned / distilled model + fp32 adapters + JSON(L) + FAISS (4 B x dim x n) "
-    "+ hub downloads; a fresh cache, upper bound",
+    "+ hub downloads + a training stage's last two checkpoints; a fresh cache, upper bound",
+    f"checkpoints: one every save_steps steps, {CHECKPOINT_BYTES} B per LoRA parameter (adapter + Adam moments), "
+    "written at the load rate and counted in the hours; checkpoint_writes_gb is what they write in all",
     f"CPU: FAISS at {CPU_FLOPS_PER_CORE / 1e9:.0f} GFLOP/s per core; string baselines at {STRING_CHARS2_PER_S} "
     "(pairs/s x chars x chars, measured, one core); cpu_core_hours, not GPU hours",
     f"unmeasured here: Tulu 3 tokens per sample {CORPUS_TOKENS['tulu3_sft']}, BeaverTails safe/unsafe shares "
@@ -224,7 +227,7 @@ def _load_hours(m: Model, runs: float, copies: int = 1) -> float:
     return runs * copies * WEIGHT_BYTES * m.params / LOAD_BYTES_PER_S / 3600
 
 
-def _train_memory_gb(m: Model, lora: float, batch: int, seq: int, checkpointing: bool) -> float:
+def train_memory_gb(m: Model, lora: float, batch: int, seq: int, checkpointing: bool) -> float:
     tokens = batch * seq
     per_layer = ACT_BYTES * tokens * m.hidden
     activations = (m.layers * 2 * tokens * m.hidden + per_layer) if checkpointing else m.layers * per_layer
@@ -240,11 +243,19 @@ def _infer_memory_gb(m: Model, batch: int, seq: int, *, bytes_per_param: float =
 
 
 def _row(stage, *, runs=0, steps=0, tokens=0.0, flops=0.0, hours_1=0.0, hours_n=None, memory=0.0, disk=0.0,
-         cpu_hours=0.0, parallel="one process", basis=""):
+         checkpoints=0.0, cpu_hours=0.0, parallel="one process", basis=""):
     return {"stage": stage, "runs": int(runs), "optimizer_steps": int(steps), "tokens": float(tokens),
             "flops": float(flops), "gpu_hours_1": hours_1, "gpu_hours_n": hours_1 if hours_n is None else hours_n,
-            "peak_gpu_memory_gb": memory, "disk_gb": disk, "cpu_core_hours": cpu_hours, "parallel": parallel,
-            "basis": basis}
+            "peak_gpu_memory_gb": memory, "disk_gb": disk, "checkpoint_writes_gb": checkpoints,
+            "cpu_core_hours": cpu_hours, "parallel": parallel, "basis": basis}
+
+
+def checkpoint_gb(p: Profile, lora: float, runs: int, steps_per_run: int) -> tuple[float, float]:
+    """(GB written, GB on disk at most) by Trainer checkpoints: one every ``save_steps`` steps of each
+    run, adapter and Adam state; the stage keeps only its last (save_total_limit=1), two during a save,
+    and deletes it once done, so the planned disk counts the peak, not the writes."""
+    one = CHECKPOINT_BYTES * lora / 1e9
+    return runs * (steps_per_run // p.save_steps) * one, 2 * one if steps_per_run >= p.save_steps else 0.0
 
 
 def _training(stage, p, gpu, gpus, *, model_id, runs, samples, epochs, batch, passes=1.0, disk=0.0,
@@ -253,16 +264,18 @@ def _training(stage, p, gpu, gpus, *, model_id, runs, samples, epochs, batch, pa
     m = model_size(model_id)
     lora = lora_params(m, p.lora_r)
     steps = runs * math.ceil(samples / batch) * epochs
+    written, peak = checkpoint_gb(p, lora, runs, math.ceil(samples / batch) * epochs)
     tokens = runs * samples * epochs * p.max_length
     per_token = (TRAIN_FLOPS + CHECKPOINTING_FLOPS * p.gradient_checkpointing) * (m.params + lora) * passes
     flops = tokens * per_token + FORWARD_FLOPS * m.params * extra_forward_tokens
     compute = _hours(flops, gpu.bf16_flops, TRAIN_MFU)
     load = _load_hours(m, runs, copies=2)  # load the model, save the merged model (an adapter: less; upper bound)
+    load += written * 1e9 / LOAD_BYTES_PER_S / 3600  # checkpoint writes
     dp = data_parallel(batch, gpus)
     return _row(stage, runs=runs, steps=steps, tokens=tokens, flops=flops, hours_1=compute + load,
                 hours_n=compute / dp + load,
-                memory=_train_memory_gb(m, lora, batch, p.max_length, p.gradient_checkpointing) if runs else 0.0,
-                disk=disk,
+                memory=train_memory_gb(m, lora, batch, p.max_length, p.gradient_checkpointing) if runs else 0.0,
+                disk=disk + peak, checkpoints=written,
                 parallel=f"data-parallel on {dp} of {gpus} GPU(s) (global batch {batch})",
                 basis=f"{runs} run(s) x {samples} samples x {epochs} epochs x max_length {p.max_length} tokens; "
                       f"{TRAIN_FLOPS} x (params {m.params:.3g} + LoRA {lora:.3g})"
@@ -412,19 +425,19 @@ def _queries(p: Profile, corpus: str) -> int:
 
 
 def search_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
-    """Embeddings (GPU, fp32: sentence-transformers keeps the models' fp32 weights), FAISS (CPU),
-    and the string baselines (CPU, one core), per post-training set."""
+    """Embeddings (GPU, bf16: models.load_embedder casts the embedder on a GPU), FAISS (CPU), and the
+    string baselines (CPU, one core), per post-training set."""
     e = model_size(p.embedding_model)
     rows = []
     gen_tokens = PREFIX_TOKENS + p.sample_max_new_tokens * CONTINUATION
     for name, (n, per_text) in _corpora(p).items():
         flops = FORWARD_FLOPS * e.params * n * per_text
         rows.append(_row(f"embed: {name}", runs=1, tokens=n * per_text, flops=flops,
-                         hours_1=_hours(flops, gpu.fp32_flops, FORWARD_MFU) + _load_hours(e, 1),
-                         memory=_infer_memory_gb(e, EMBED_BATCH, per_text, bytes_per_param=4, kv_cache=False),
+                         hours_1=_hours(flops, gpu.bf16_flops, FORWARD_MFU) + _load_hours(e, 1),
+                         memory=_infer_memory_gb(e, EMBED_BATCH, per_text, bytes_per_param=2, kv_cache=False),
                          parallel="one process (notebook)",
                          basis=f"{n:,} samples x {per_text} tokens; {FORWARD_FLOPS} x {e.params:.3g} params, "
-                               f"fp32 peak at MFU {FORWARD_MFU}; memory at the mean length (sentence-transformers "
+                               f"bf16 peak at MFU {FORWARD_MFU}; memory at the mean length (sentence-transformers "
                                "sorts by length: the first batch, up to the model's max_seq_length, is the largest)"))
         queries = _queries(p, name)
         kind = "ivf" if n >= p.ivf_from else "flat"
@@ -522,7 +535,7 @@ def plan(profile, *, gpus: int = 1, gpu: str = "H100") -> pd.DataFrame:
 
 def totals(table: pd.DataFrame) -> pd.Series:
     summed = table[["runs", "optimizer_steps", "tokens", "flops", "gpu_hours_1", "gpu_hours_n", "disk_gb",
-                    "cpu_core_hours"]].sum()
+                    "checkpoint_writes_gb", "cpu_core_hours"]].sum()
     return pd.concat([summed, pd.Series({"peak_gpu_memory_gb": table["peak_gpu_memory_gb"].max()})])
 
 
@@ -658,6 +671,10 @@ def main(argv=None) -> int:
         print(shown.to_string())
         print(f"\ntotal ({args.gpu}; gpu_hours_n = wall-clock hours on {args.gpus} GPU(s)):\n"
               f"{totals(table).to_string()}")
+    p = load_profile(args.profile)
+    _, peak = checkpoint_gb(p, lora_params(model_size(p.model), p.lora_r), 1, p.save_steps)
+    print(f"\ncheckpoint disk: {table['checkpoint_writes_gb'].sum():,.1f} GB written in all (one every "
+          f"save_steps={p.save_steps} steps), at most {peak:,.2f} GB on disk at once per training stage")
     print("\nbasis:")
     for stage, basis in table["basis"].items():
         print(f"  {stage}: {basis}")

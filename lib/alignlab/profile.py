@@ -124,6 +124,11 @@ class Profile:
     gradient_checkpointing: bool = _f(default=False)
     bf16: bool = _f(default=False, doc="bf16 autocast in training (CUDA, or a CPU with bf16 units); models "
                                        "load in bf16 on CUDA and fp32 on the CPU whatever this says")
+    save_steps: int = _f(default=20, **POSITIVE, doc="a Trainer checkpoint (adapter + optimizer state) every so many "
+                                                     "steps, to resume from; only the last is kept")
+    logging_steps: int = _f(default=1, **POSITIVE, doc="a training log line (loss, learning rate) every so many steps")
+    needs_cuda: bool = _f(default=False, doc="the profile's models need a GPU: setup_run stops at once without "
+                                             "CUDA (ALIGNLAB_ALLOW_CPU=1 overrides, for tests)")
     group_by_length: bool = _f(default=False, doc="training batches of similar length (less padding); off: the "
                                                   "authors' shuffled batches")
     source: str = field(default="", compare=False, metadata=_rule(doc="the file it was loaded from"))
@@ -268,12 +273,29 @@ class Run:
         return splits(self.profile)
 
 
+ALLOW_CPU_ENV = "ALIGNLAB_ALLOW_CPU"
+
+
+def require_cuda(profile: Profile) -> None:
+    """A profile whose models need a GPU (``needs_cuda``) stops here when torch sees no CUDA
+    device, before anything loads: a CPU-only torch would otherwise train 7B models on the CPU."""
+    import torch
+
+    if not profile.needs_cuda or torch.cuda.is_available() or os.environ.get(ALLOW_CPU_ENV) == "1":
+        return
+    build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}"
+    raise ConfigError(f"profile {profile.name!r} needs a CUDA GPU, and torch {torch.__version__} ({build}) sees "
+                      "none. On a machine with an NVIDIA GPU, install a CUDA build of torch into .venv with "
+                      f"`make setup-cuda`, then run again. ({ALLOW_CPU_ENV}=1 runs it on the CPU anyway, for tests.)")
+
+
 def setup_run(profile: str | Profile, *, verbose: bool = True) -> Run:
     """What every notebook and entry point does first: load and check the profile, go offline
     where it is offline, seed Python / NumPy / torch, and print it."""
     import transformers
 
     profile = load_profile(profile)
+    require_cuda(profile)
     offline_mode(profile)
     transformers.set_seed(profile.seed)
     transformers.utils.logging.disable_progress_bar()  # per-load bars; long stages keep their own tqdm

@@ -23,7 +23,7 @@ stages (and their cache keys) are those of a single-process run.
 import argparse
 
 from alignlab.extraction import stages as extraction_stages
-from alignlab.profile import available_profiles, setup_run
+from alignlab.profile import ConfigError, available_profiles, setup_run
 from alignlab.shards import processes
 from alignlab.vaccine import stages
 
@@ -36,7 +36,10 @@ def main(argv=None):
     parser.add_argument("--profile", default="cpu", help=f"one of {', '.join(available_profiles())} or a YAML path")
     parser.add_argument("stages", nargs="+", choices=sorted(STAGES))
     args = parser.parse_args(argv)
-    run = setup_run(args.profile)
+    try:
+        run = setup_run(args.profile)
+    except ConfigError as e:  # a profile or machine that cannot run: the message is the whole story
+        parser.exit(2, f"alignlab.train: {e}\n")
     try:
         for stage in args.stages:
             done = STAGES[stage](run)

@@ -91,3 +91,23 @@ def test_paper_table_and_paired_tests_on_known_outcomes():
                          for m, x in (("sft", sft), ("vaccine", vaccine)) for s in range(3)])
     table = stages.hs_table(rows, ["j"])
     assert list(table["n_seeds"]) == [3, 3] and table["paper_hs"].tolist() == [55.2, 48.2]
+
+
+def test_prefix_names_with_one_text_share_one_sampling(tmp_path, monkeypatch):
+    """Arms are keyed by the prefix's text: a second name for the same text (a template-less model's
+    user_header and user_header_no_system; here the text itself) reads the first arm's store and
+    loads no model."""
+    from alignlab import models, paths
+    from alignlab.chat import resolve_prefix
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    run = smoke_run(n_samples=3, n_samples_secondary=3, extraction_targets={"tiny-random-llama": "alignment"},
+                    main_targets=("tiny-random-llama",))
+    first = extraction_stages.samples(run, "tiny-random-llama", "user_header")
+    text = resolve_prefix(models.load_tokenizer("tiny-random-llama"), "user_header")
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("a finished arm must not load the model")
+
+    monkeypatch.setattr(models, "load_model", no_load)
+    assert extraction_stages.samples(run, "tiny-random-llama", text) == first

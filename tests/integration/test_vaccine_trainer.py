@@ -1,4 +1,4 @@
-"""The Vaccine step against a straightforward reference implementation of DESIGN.md's algorithm,
+"""The Vaccine step against a straightforward reference implementation of the authors' algorithm,
 on TRL's SFTTrainer: plain, with LoRA, with gradient accumulation, under gradient checkpointing and
 in bf16 autocast."""
 
@@ -179,6 +179,21 @@ def test_gradient_checkpointing_keeps_the_perturbation(tmp_path, tokenizer, lora
     assert any(not torch.allclose(sft[n], got[n]) for n in sft)  # eps did not vanish
 
 
+def test_default_gradient_checkpointing_keeps_the_perturbation(tmp_path, tokenizer):
+    """With no checkpointing kwargs, transformers checkpoints non-reentrantly: a user of the class
+    who only sets gradient_checkpointing=True gets Vaccine, not SFT."""
+    expected = reference_grads(training_model(True), batch(), rho=2.0)
+    got = trainer_grads(training_model(True), batch(), 2.0, tmp_path, tokenizer, gradient_checkpointing=True,
+                        gradient_checkpointing_kwargs=None)
+    assert_same(got, expected)
+
+
+def test_reentrant_checkpointing_is_refused(tmp_path, tokenizer):
+    with pytest.raises(ValueError, match="use_reentrant"):
+        trainer_grads(training_model(True), batch(), 2.0, tmp_path, tokenizer, gradient_checkpointing=True,
+                      gradient_checkpointing_kwargs={"use_reentrant": True})
+
+
 def test_bf16_autocast_agrees_with_fp32_reference(tmp_path, tokenizer):
     """bf16 autocast (the CPU has avx512_bf16; the paper profile trains in bf16 on GPUs): the
     Vaccine gradients stay within bf16 tolerance of the fp32 reference (relative error of the
@@ -212,8 +227,8 @@ def test_bf16_vaccine_keeps_the_perturbations_effect(tmp_path, tokenizer):
     where it points in fp32. rho=1e-4 puts eps at ~2e-4 of this model's attention outputs in RMS,
     the ratio SmolLM2 has at rho=2 (`make bench`). Tolerance: cosine > 0.5. The bf16 backward's
     own rounding caps the cosine near 0.9 even at radii where nothing rounds away; at this rho
-    the project's step gives about 0.68 and an eps added in bf16 about -0.1 (measured when the
-    test was written), so 0.5 tells the two apart."""
+    the project's step gives about 0.68, and the same step with eps added in bf16 about -0.1, so
+    0.5 tells the two apart."""
     rho = 1e-4
 
     def effect(bf16):

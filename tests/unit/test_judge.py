@@ -164,6 +164,26 @@ def test_beaver_dam_batching_matches_one_at_a_time(tiny):
     assert many(prompts, answers).tolist() == one(prompts, answers).tolist()
 
 
+def test_beaver_dam_pads_with_the_id_the_classifier_skips(tiny):
+    """A checkpoint whose config names another pad id than its tokenizer pads with (here [UNK])
+    would be classified on a pad in a right-padded batch; the judge aligns the two."""
+    model, tokenizer = tiny
+    prompts, answers = map(list, zip(*QA))
+    one = BeaverDamJudge.from_model(model, tokenizer, batch_size=1).scores(prompts, answers)
+    model.config.pad_token_id = 0
+    many = BeaverDamJudge.from_model(model, tokenizer, batch_size=3)
+    assert model.config.pad_token_id == tokenizer.pad_token_id == 1
+    np.testing.assert_allclose(many.scores(prompts, answers), one, atol=1e-5)
+
+
+def test_beaver_dam_refuses_eos_as_padding(tiny):
+    model, tokenizer = tiny
+    tokenizer.pad_token = tokenizer.eos_token
+    with pytest.raises(ValueError, match="pad"):
+        BeaverDamJudge.from_model(model, tokenizer)
+    tokenizer.pad_token = "[PAD]"
+
+
 def test_beaver_dam_loads_from_a_model_folder(tiny, tmp_path):
     model, tokenizer = tiny
     model.save_pretrained(tmp_path)

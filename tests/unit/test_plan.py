@@ -61,8 +61,9 @@ def test_paper_counts_follow_the_profile(paper, paper_plan):
     assert paper_plan.loc["align: vaccine", "flops"] == pytest.approx(plan.VACCINE_PASSES * sft["flops"])
     # rho 0 (SFT) and rho = profile.rho (Vaccine) are cached, so the sweep trains the others only
     assert paper_plan.loc["align: rho sweep", "runs"] == len([r for r in p.rhos if r not in (0, p.rho)])
-    # disk: a bf16 merged copy per aligned model
-    assert sft["disk_gb"] == pytest.approx(2 * 6.7e9 / 1e9)
+    # disk: a bf16 merged copy per aligned model, and the stage's last two checkpoints while it trains
+    lora = plan.lora_params(plan.model_size(p.model), p.lora_r)
+    assert sft["disk_gb"] == pytest.approx(2 * 6.7e9 / 1e9 + 2 * plan.CHECKPOINT_BYTES * lora / 1e9)
     # the 939,344-sample Tulu 3 index: 4 B x 1024 x n, IVF (>= the profile's ivf_from)
     assert paper_plan.loc["faiss: tulu3_sft", "disk_gb"] == pytest.approx(4 * 1024 * 939_344 / 1e9, rel=0.01)
     assert "IVF" in paper_plan.loc["faiss: tulu3_sft", "basis"]
@@ -163,11 +164,26 @@ def test_mirrored_constants_match_the_stage_modules():
     assert re.search(rf"^_MAX_TRAIN_PER_CELL = {plan.IVF_TRAIN_PER_CELL}\b", search, re.M)
 
 
+def test_checkpoint_writes_follow_save_steps(paper, paper_plan):
+    """Every run of a stage writes a checkpoint (adapter + Adam moments) every save_steps steps."""
+    p = paper
+    lora = plan.lora_params(plan.model_size(p.model), p.lora_r)
+    grid = rows(paper_plan, "attack: grid").iloc[0]
+    steps_per_run = -(-p.n_finetune // p.finetune_batch_size) * p.finetune_epochs
+    expected = grid["runs"] * (steps_per_run // p.save_steps) * plan.CHECKPOINT_BYTES * lora / 1e9
+    assert grid["checkpoint_writes_gb"] == pytest.approx(expected) and expected > 0
+    often = plan.plan(dataclasses.replace(p, save_steps=20))
+    assert rows(often, "attack: grid").iloc[0]["checkpoint_writes_gb"] == pytest.approx(expected * (
+        (steps_per_run // 20) / (steps_per_run // p.save_steps)))
+    assert often["gpu_hours_1"].sum() > paper_plan["gpu_hours_1"].sum()  # the writes take time
+
+
 def test_cli_prints_the_plan_and_preflight_ok():
     done = subprocess.run([sys.executable, "-m", "alignlab.plan", "--profile", "smoke"],
                           capture_output=True, text=True, timeout=60, cwd=paths.ROOT)
     assert done.returncode == 0, done.stderr
     assert "align: vaccine" in done.stdout and "total" in done.stdout and "assumptions:" in done.stdout
+    assert "checkpoint disk:" in done.stdout
     assert done.stdout.rstrip().endswith("preflight: ok")
 
 

@@ -173,3 +173,36 @@ def test_setup_run(monkeypatch, tmp_path, capsys):
                                    "benign_eval": p.n_benign_eval}
     assert run.splits is run.splits  # computed once per run
     assert run.splits.alignment_set == run.splits.alignment + run.splits.helpful
+
+
+def test_a_gpu_profile_stops_at_once_without_cuda(monkeypatch):
+    """The paper profile on a machine whose torch sees no CUDA device (a CPU-only build here):
+    a ConfigError naming CUDA and the fix before anything loads; ALLOW_CPU lets tests through."""
+    import torch
+
+    from alignlab.profile import ALLOW_CPU_ENV, ConfigError, load_profile, require_cuda
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(ALLOW_CPU_ENV, raising=False)
+    paper = load_profile("paper")
+    assert paper.needs_cuda and not load_profile("paper-dryrun").needs_cuda and not load_profile("cpu").needs_cuda
+    with pytest.raises(ConfigError, match="needs a CUDA GPU.*make setup-cuda"):
+        require_cuda(paper)
+    require_cuda(load_profile("cpu"))  # CPU profiles never ask
+    monkeypatch.setenv(ALLOW_CPU_ENV, "1")
+    require_cuda(paper)
+
+
+def test_train_on_a_gpu_profile_without_cuda_exits_with_the_message(monkeypatch, capsys):
+    import torch
+
+    from alignlab import train
+    from alignlab.profile import ALLOW_CPU_ENV
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv(ALLOW_CPU_ENV, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        train.main(["--profile", "paper", "align"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "CUDA" in err and "Traceback" not in err

@@ -14,7 +14,7 @@ from alignlab.chat import continuation_prompt, parse_generation
 from alignlab.data import DataError
 from alignlab.extraction.sampling import (
     MANIFEST_FIELDS, RECORD_FIELDS, _batch_seed, _check_manifest, _decode_new, _generation_config, _load_store,
-    _manifest_path, model_fingerprint, sample,
+    _manifest_path, model_fingerprint, sample, stored_records,
 )
 
 pytestmark = pytest.mark.unit
@@ -201,3 +201,15 @@ def test_template_less_tokenizer_sees_no_chat_turns(smollm2_tokenizer):
     base.chat_template = None
     assert parse_generation("<|im_start|>user\nQ<|im_end|>", base) == ("user\nQ", "")
     assert parse_generation("### Instruction:\nDo X\n\n### Response:\nDone", base) == ("Do X", "Done")
+
+
+def test_stored_records_only_for_a_finished_store(store):
+    """What lets extraction skip loading the model: all n records and a manifest, else None."""
+    assert stored_records(store, 2) is None  # no store
+    store.write_text("".join(json.dumps(rec(i)) + "\n" for i in range(3)))
+    assert stored_records(store, 2) is None  # no manifest
+    _manifest_path(store).write_text(json.dumps(META))
+    assert [r["id"] for r in stored_records(store, 3)] == [0, 1, 2]
+    assert stored_records(store, 4) is None  # one short: sample() must run
+    store.write_text(store.read_text() + '{"id": 3, "pre')
+    assert stored_records(store, 4) is None  # cut mid-line: sample() repairs it

@@ -286,3 +286,11 @@ def test_extracted_threshold():
     for bad in (0, -0.1, 1.5):
         with pytest.raises(ValueError, match=str(bad)):
             extracted(np.array([0.5]), threshold=bad)
+
+
+def test_a_missing_neighbour_is_refused_not_read_as_the_last_row():
+    from alignlab.extraction.stages import nearest_ids
+
+    assert nearest_ids(np.array([[3, 1], [0, -1]])) == [3, 0]  # -1 beyond the nearest is allowed
+    with pytest.raises(ValueError, match="no nearest neighbour.*nprobe"):
+        nearest_ids(np.array([[3], [-1]]))

@@ -180,6 +180,29 @@ def _sample_batch(model, tokenizer, prefix, rows, batch_seed, config, eos, conti
     return texts
 
 
+def stored_records(store_path, n: int) -> list[dict] | None:
+    """The first n records of a store that already holds them all and has its manifest, else None:
+    a caller can skip loading the model. Nothing is repaired or rewritten here; :func:`sample`
+    checks the manifest against the model and parameters whenever it has work to do."""
+    store = Path(store_path)
+    if not store.exists() or not _manifest_path(store).exists():
+        return None
+    try:
+        records = _load_store_readonly(store)
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return None  # a store to repair: sample() does it
+    return [records[i] for i in range(n)] if all(i in records for i in range(n)) else None
+
+
+def _load_store_readonly(store: Path) -> dict[int, dict]:
+    records = {}
+    for line in store.read_text(encoding="utf-8").split("\n"):
+        if line.strip():
+            row = json.loads(line)
+            records.setdefault(row["id"], row)  # as _load_store: the first record of an id wins
+    return records
+
+
 def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int = 16,
            max_new_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0, seed: int = 0,
            continue_user_turn: bool = True, explicit_prefix: bool = False) -> list[dict]:

@@ -5,6 +5,8 @@ One home per rule: :func:`matches` (every target x prefix), :func:`rates` and :f
 :func:`distillation`; notebooks, ``alignlab.claims`` and scripts call them.
 """
 
+import functools
+import os
 import random
 
 import numpy as np
@@ -50,11 +52,22 @@ def post_training_texts(run: Run, target: str) -> list[str]:
     """A target's post-training set as the extraction study sees it: question and answer, one
     text each. "alignment" is this run's alignment set; any other name is a dataset of alignlab.data."""
     from alignlab.chat import sample_text
-    from alignlab.data import load_dataset
+    from alignlab.models import HUB_MIRROR_ENV
 
     name = post_training_set(run, target)
-    records = run.splits.alignment_set if name == "alignment" else load_dataset(name)
-    return [sample_text(r["prompt"], r["response"]) for r in records]
+    if name != "alignment":
+        return list(_dataset_texts(name, os.environ.get(HUB_MIRROR_ENV)))
+    return [sample_text(r["prompt"], r["response"]) for r in run.splits.alignment_set]
+
+
+@functools.lru_cache(maxsize=1)
+def _dataset_texts(name: str, mirror: str | None) -> list[str]:
+    """A dataset's texts, built once for all the arms that search it (Tulu 3: 939k rows, one set
+    held at a time); keyed by the hub mirror too, since a stand-in is another dataset."""
+    from alignlab.chat import sample_text
+    from alignlab.data import load_dataset
+
+    return [sample_text(r["prompt"], r["response"]) for r in load_dataset(name)]
 
 
 def post_training_index(run: Run, texts: list[str]):
@@ -78,13 +91,20 @@ def post_training_index(run: Run, texts: list[str]):
 def samples(run: Run, target: str, prefix: str) -> list[dict]:
     """``Profile.samples_per_arm`` generations of an extraction target from a chat-template prefix
     alone (resumable)."""
-    from alignlab.extraction.sampling import sample
-    from alignlab.models import load_model
+    from alignlab.chat import resolve_prefix
+    from alignlab.extraction.sampling import sample, stored_records
+    from alignlab.models import load_model, load_tokenizer
 
     p = run.profile
     model_path = extraction_model(run, target)
-    store = _dir(run, "samples", model=model_path, prefix=prefix, seed=p.seed,
+    # Keyed by the prefix's text, not its name: where two names give one text (a template-less
+    # model's user_header and user_header_no_system), the arms share one store, sampled once.
+    prefix_text = resolve_prefix(load_tokenizer(model_path), prefix)
+    store = _dir(run, "samples", model=model_path, prefix=prefix_text, seed=p.seed,
                  max_new_tokens=p.sample_max_new_tokens) / "generations.jsonl"
+    done = stored_records(store, p.samples_per_arm(target, prefix))
+    if done is not None:  # a finished arm: no model load (a 7B model on the paper profile)
+        return done
     model, tokenizer = load_model(model_path)
     return sample(model, tokenizer, prefix, p.samples_per_arm(target, prefix), store, batch_size=p.sample_batch_size,
                   max_new_tokens=p.sample_max_new_tokens, seed=p.seed)
@@ -94,6 +114,19 @@ def sample_stages(run: Run) -> list[list[dict]]:
     """:func:`samples` for every target and prefix (``alignlab.train``; under ``accelerate launch``
     each process samples a share of the batches)."""
     return [samples(run, t, prefix) for t in run.profile.extraction_targets for prefix in run.profile.prefixes]
+
+
+def nearest_ids(ids) -> list[int]:
+    """Each generation's nearest corpus id from a search's (n, k) ids. FAISS marks a missing
+    neighbour with -1 (an IVF probe that found nothing), which as an index would silently read
+    the corpus's last row: refused, with the fix."""
+    first = [int(i) for i in ids[:, 0]]
+    missing = sum(i < 0 for i in first)
+    if missing:
+        raise ValueError(f"{missing} of {len(first)} generations have no nearest neighbour in the post-training "
+                         "index (FAISS id -1: its IVF probes found no vector); raise the index's nprobe or build "
+                         "a flat index (raise the profile's ivf_from above the set's size)")
+    return first
 
 
 def match(run: Run, target: str, prefix: str) -> list[dict]:
@@ -120,6 +153,7 @@ def match(run: Run, target: str, prefix: str) -> list[dict]:
     if cached is not None:
         return cached
     scores, ids = post_training_index(run, corpus).search(texts, k=p.string_top_k if bounded else 1)
+    nearest = nearest_ids(ids)  # fails before anything is scored if a generation has no neighbour
     strings, whole_set = {}, {}
     sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts)))) \
         if bounded else []
@@ -132,7 +166,7 @@ def match(run: Run, target: str, prefix: str) -> list[dict]:
         else:
             strings[metric] = string_similarity(texts, corpus, metric=metric)
     rows = [{"method": target, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
-             "generation": t, "embedding": float(scores[i, 0]), "nearest": corpus[int(ids[i, 0])],
+             "generation": t, "embedding": float(scores[i, 0]), "nearest": corpus[nearest[i]],
              **{m: float(strings[m][i]) for m in STRING_METRICS},
              "string_scope": f"top {p.string_top_k} by embedding" if bounded else "whole set",
              **{f"{m}_whole_set": whole_set[m].get(i) for m in whole_set}}

@@ -29,8 +29,10 @@ def make_batches(tokenizer, records, batch_size: int = 8, max_length: int = 128)
 
 @torch.no_grad()
 def attention_outputs(model, batches):
-    """Per batch, the list of every layer's attention output; and the mean LM loss over batches.
-    Batches move to the model's device here, so they can be built once on the CPU."""
+    """Per batch, the list of every layer's attention output (fp32, left on the model's device: on
+    a GPU, HED is computed there instead of copying every layer's activations to the host); and
+    the mean LM loss over batches. Batches move to the model's device here, so they can be built
+    once on the CPU."""
     modules = find_attention_modules(model)
     was_training = model.training
     model.eval()
@@ -40,7 +42,7 @@ def attention_outputs(model, batches):
         captured = [None] * len(modules)
 
         def keep(i, output):
-            captured[i] = output_tensor(output).detach().float().cpu()
+            captured[i] = output_tensor(output).detach().float()
             return output
 
         with attention_hooks(modules, keep):
@@ -70,7 +72,7 @@ class DriftCallback(TrainerCallback):
         outputs, loss = attention_outputs(model, self.batches)
         # Per probe sample (summed over layers and positions), so that methods can be compared
         # paired over the same samples; HED is their sum.
-        per_sample = [sum(((now - ref) ** 2).flatten(1).sum(1) for now, ref in zip(batch_now, batch_ref)).tolist()
+        per_sample = [sum(((now - ref) ** 2).flatten(1).sum(1) for now, ref in zip(batch_now, batch_ref)).cpu().tolist()
                       for batch_now, batch_ref in zip(outputs, self.reference)]
         per_sample = [float(v) for batch in per_sample for v in batch]
         self.history = [h for h in self.history if h["step"] < step] + [

@@ -118,7 +118,7 @@ class BeaverDamJudge:
         model_id = hub_source(model_id)  # a local stand-in from the hub mirror (paper-dryrun), if any
         tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=False)
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_id, trust_remote_code=False, dtype=dtype,
+            model_id, trust_remote_code=False, dtype=dtype, use_safetensors=True,  # never pickled weights
             problem_type="multi_label_classification",
         ).to(device)
         self._setup(model, tokenizer, threshold, batch_size, max_length)
@@ -141,8 +141,13 @@ class BeaverDamJudge:
         tokenizer.padding_side = "right"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-        if getattr(model.config, "pad_token_id", None) is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+        if tokenizer.eos_token is not None and tokenizer.pad_token_id == tokenizer.eos_token_id:
+            raise ValueError(f"beaver-dam: the tokenizer pads with its EOS token {tokenizer.eos_token!r}, which ends "
+                             "every text, so the classifier could not find a text's last token; give the tokenizer "
+                             "a pad or unk token")
+        # The classifier reads each row's last token that is not config.pad_token_id: it must be the
+        # id the tokenizer pads with, or a right-padded batch is classified on a pad.
+        model.config.pad_token_id = tokenizer.pad_token_id
 
     @classmethod
     def format(cls, prompt: str, answer: str) -> str:

@@ -42,6 +42,7 @@ class LoraSettings:
     bf16: bool = False
     group_by_length: bool = False  # batches of similar length (less padding), over the global batch
     save_steps: int = 20  # a Trainer checkpoint every so many steps, to resume from
+    logging_steps: int = 1
 
 
 def tokenize_example(tokenizer, prompt: str, response: str, max_length: int) -> dict:
@@ -86,12 +87,12 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: fl
         output_dir=str(out_dir), per_device_train_batch_size=s.batch_size // processes, num_train_epochs=s.epochs,
         learning_rate=s.lr, weight_decay=s.weight_decay, lr_scheduler_type="cosine",
         warmup_steps=s.warmup_ratio,  # a float < 1 is a ratio of the total steps
-        optim="adamw_torch", logging_steps=1, save_strategy="steps", save_steps=s.save_steps,
+        optim="adamw_torch", logging_steps=s.logging_steps, save_strategy="steps", save_steps=s.save_steps,
         save_total_limit=1, report_to=[], seed=s.seed, data_seed=s.seed, use_cpu=not on_cuda,
         dataloader_num_workers=0, disable_tqdm=False, max_length=s.max_length, completion_only_loss=True,
         # SFTConfig defaults both to True; the profile decides (bf16 autocast: CUDA, or a CPU with bf16 units).
-        bf16=s.bf16, gradient_checkpointing=s.gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
+        bf16=s.bf16, activation_checkpointing=s.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
         train_sampling_strategy="group_by_length" if s.group_by_length else "random",
     )
     config = VaccineConfig(rho=rho, **args) if method == "vaccine" else SFTConfig(**args)

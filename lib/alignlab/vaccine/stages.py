@@ -59,7 +59,7 @@ def align_settings(p: Profile) -> LoraSettings:
                         lora_r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
                         weight_decay=p.weight_decay, warmup_ratio=p.warmup_ratio, seed=p.seed,
                         gradient_checkpointing=p.gradient_checkpointing, bf16=p.bf16,
-                        group_by_length=p.group_by_length)
+                        group_by_length=p.group_by_length, save_steps=p.save_steps, logging_steps=p.logging_steps)
 
 
 def attack_settings(p: Profile, seed: int) -> LoraSettings:

@@ -34,8 +34,8 @@ class PlainLossSFTTrainer(SFTTrainer):
 
     - Loss: TRL 1.16 computes the loss through a chunked "fused LM head" that also returns each
       token's entropy and top-1 flag over the whole vocabulary, for its logged metrics. Off CUDA it
-      scores every position and runs in fp32 under autocast, which made a SmolLM2 step 1.6x (fp32)
-      to 2.2x (bf16) a bare forward + backward (`make bench`). Here the loss is the model's own
+      scores every position and runs in fp32 under autocast, far slower than a bare forward +
+      backward (`make bench` measures both). Here the loss is the model's own
       causal-LM loss, normalised exactly as TRL's (by ``num_items_in_batch``: Trainer's plain
       path); the token accuracy is read off the logits at no extra forward, the entropy is not logged.
     - ``train_sampling_strategy="group_by_length"``: Trainer's LengthGroupedSampler over the
@@ -120,6 +120,15 @@ class VaccineTrainer(PlainLossSFTTrainer):
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, VaccineConfig):
             raise TypeError("VaccineTrainer needs args=VaccineConfig(...), which carries rho")
+        # transformers 5 resolves the deprecated gradient_checkpointing* names into these
+        if self.args.activation_checkpointing and (self.args.activation_checkpointing_kwargs or {}).get("use_reentrant"):
+            # Reentrant checkpointing runs each layer's forward under no_grad and replays it in
+            # backward: pass 1's zero leaves never reach the graph, so eps would be 0 and the step SFT.
+            raise ValueError("VaccineTrainer cannot train under reentrant gradient checkpointing "
+                             "(activation_checkpointing_kwargs / gradient_checkpointing_kwargs with "
+                             "use_reentrant=True): pass 1 would see no gradient at the attention outputs and "
+                             "Vaccine would silently be SFT. Use use_reentrant=False (transformers' default when "
+                             "no kwargs are given), or turn checkpointing off.")
         self._attention = find_attention_modules(self.model)
 
     def perturbations(self, model, inputs, num_items_in_batch=None) -> list[torch.Tensor]:
@@ -142,7 +151,7 @@ class VaccineTrainer(PlainLossSFTTrainer):
             with attention_hooks(self._attention, add_zero_leaf), self.accelerator.no_sync(model), \
                     self.compute_loss_context_manager():
                 loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
-            # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
+                # Scaled as Trainer scales pass 2 (a no-op for the direction, kept for fidelity).
                 loss = loss / getattr(self, "current_gradient_accumulation_steps",
                                       self.args.gradient_accumulation_steps)
                 grads = torch.autograd.grad(loss, deltas, allow_unused=True)
@@ -172,3 +181,28 @@ class VaccineTrainer(PlainLossSFTTrainer):
 
         with attention_hooks(self._attention, lambda i, output: add_perturbation(output, eps[i])):
             return super().training_step(model, inputs, num_items_in_batch)
+
+
+def perturbation_arrival(trainer: "VaccineTrainer", model, inputs, autocast_dtype=torch.bfloat16) -> dict:
+    """How much of eps reaches the attention outputs, measured on one batch under autocast: eps from
+    pass 1 at the trainer's rho, then for the outputs h of a forward pass, ||(h + eps) - h|| / ||eps||
+    ("kept") and ||(h + eps) - h - eps|| / ||eps|| ("error"), with eps added in h's dtype ("native")
+    and as :func:`add_perturbation` adds it ("project"); and ||eps|| / ||h|| ("eps_over_h")."""
+    device = next(model.parameters()).device.type
+    with torch.autocast(device, dtype=autocast_dtype):
+        eps = trainer.perturbations(model, dict(inputs))
+        outputs = []
+        with attention_hooks(trainer._attention, lambda i, out: outputs.append(output_tensor(out).detach()) or out), \
+                torch.no_grad():
+            model(**trainer._prepare_inputs(dict(inputs)))
+        sums = {"native": [0.0, 0.0], "project": [0.0, 0.0]}
+        for h, e in zip(outputs, eps):
+            for how, added in (("native", h + e.to(h.dtype)), ("project", output_tensor(add_perturbation(h, e)))):
+                arrived = added.float() - h.float()
+                sums[how][0] += float((arrived ** 2).sum())
+                sums[how][1] += float(((arrived - e) ** 2).sum())
+    eps_sq = sum(float((e ** 2).sum()) for e in eps)
+    h_sq = sum(float((h.float() ** 2).sum()) for h in outputs)
+    return {**{how: {"kept": (a / eps_sq) ** 0.5, "error": (b / eps_sq) ** 0.5} for how, (a, b) in sums.items()},
+            "eps_over_h": (eps_sq / h_sq) ** 0.5, "attention_dtype": str(outputs[0].dtype).replace("torch.", "")}
+
