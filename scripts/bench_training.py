@@ -203,7 +203,7 @@ def generation_dtype_line() -> list[str]:
             f"answers and {r['task']['identical']:.0%} of {r['task']['n']} SST-2 answers identical; HS {h['fp32']:.1f} "
             f"fp32 vs {h['bf16']:.1f} bf16, difference {h['difference']:+.1f} [{h['ci95'][0]:+.1f}, {h['ci95'][1]:+.1f}]. "
             + ("Adopted (95% identical, or HS unchanged within its interval)." if adopted else
-               "Not adopted: under 95% identical and HS moved beyond its interval, so evaluation and sampling "
+               "Not adopted: under 95% identical, and the HS difference's interval excludes 0, so evaluation and sampling "
                "generate in fp32.")]
 
 

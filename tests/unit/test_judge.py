@@ -176,12 +176,21 @@ def test_beaver_dam_pads_with_the_id_the_classifier_skips(tiny):
     np.testing.assert_allclose(many.scores(prompts, answers), one, atol=1e-5)
 
 
-def test_beaver_dam_refuses_eos_as_padding(tiny):
+def test_beaver_dam_never_pads_with_eos(tiny):
+    """EOS ends every text, so it cannot be the pad: the judge pads with unk instead (batched scores
+    stay those of one text at a time), and refuses a tokenizer with nothing else to pad with."""
     model, tokenizer = tiny
+    prompts, answers = map(list, zip(*QA))
+    one = BeaverDamJudge.from_model(model, tokenizer, batch_size=1).scores(prompts, answers)
     tokenizer.pad_token = tokenizer.eos_token
-    with pytest.raises(ValueError, match="pad"):
+    many = BeaverDamJudge.from_model(model, tokenizer, batch_size=3)
+    assert tokenizer.pad_token == "[UNK]" and model.config.pad_token_id == tokenizer.unk_token_id
+    np.testing.assert_allclose(many.scores(prompts, answers), one, atol=1e-5)
+    tokenizer.pad_token, tokenizer.unk_token = tokenizer.eos_token, tokenizer.eos_token
+    with pytest.raises(ValueError, match="pad token"):
         BeaverDamJudge.from_model(model, tokenizer)
-    tokenizer.pad_token = "[PAD]"
+    tokenizer.pad_token, tokenizer.unk_token = "[PAD]", "[UNK]"
+    model.config.pad_token_id = tokenizer.pad_token_id
 
 
 def test_beaver_dam_loads_from_a_model_folder(tiny, tmp_path):

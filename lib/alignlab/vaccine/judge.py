@@ -139,12 +139,14 @@ class BeaverDamJudge:
         self.max_length = int(max_length)
         self.accuracy: float | None = None  # no labelled validation offline
         tokenizer.padding_side = "right"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
-        if tokenizer.eos_token is not None and tokenizer.pad_token_id == tokenizer.eos_token_id:
-            raise ValueError(f"beaver-dam: the tokenizer pads with its EOS token {tokenizer.eos_token!r}, which ends "
-                             "every text, so the classifier could not find a text's last token; give the tokenizer "
-                             "a pad or unk token")
+        eos = tokenizer.eos_token_id
+        if tokenizer.pad_token is None or (eos is not None and tokenizer.pad_token_id == eos):
+            # EOS ends every text: as the pad, the classifier would skip it and read the token before.
+            if tokenizer.unk_token is None or tokenizer.unk_token_id == eos:
+                raise ValueError(f"beaver-dam: the tokenizer has no pad token apart from its EOS token "
+                                 f"{tokenizer.eos_token!r}, which ends every text, and no other unk token to pad "
+                                 "with; give the tokenizer a pad token")
+            tokenizer.pad_token = tokenizer.unk_token
         # The classifier reads each row's last token that is not config.pad_token_id: it must be the
         # id the tokenizer pads with, or a right-padded batch is classified on a pad.
         model.config.pad_token_id = tokenizer.pad_token_id
