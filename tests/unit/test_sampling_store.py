@@ -211,5 +211,7 @@ def test_stored_records_only_for_a_finished_store(store):
     _manifest_path(store).write_text(json.dumps(META))
     assert [r["id"] for r in stored_records(store, 3)] == [0, 1, 2]
     assert stored_records(store, 4) is None  # one short: sample() must run
+    assert stored_records(store, 3, seed=0, batch_size=4) is not None
+    assert stored_records(store, 3, batch_size=8) is None  # sampled otherwise: sample() refuses it, saying why
     store.write_text(store.read_text() + '{"id": 3, "pre')
-    assert stored_records(store, 4) is None  # cut mid-line: sample() repairs it
+    assert stored_records(store, 3) is None  # cut mid-line: sample() repairs it

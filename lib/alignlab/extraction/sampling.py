@@ -180,16 +180,20 @@ def _sample_batch(model, tokenizer, prefix, rows, batch_seed, config, eos, conti
     return texts
 
 
-def stored_records(store_path, n: int) -> list[dict] | None:
-    """The first n records of a store that already holds them all and has its manifest, else None:
-    a caller can skip loading the model. Nothing is repaired or rewritten here; :func:`sample`
-    checks the manifest against the model and parameters whenever it has work to do."""
+def stored_records(store_path, n: int, **parameters) -> list[dict] | None:
+    """The first n records of a store that already holds them all, sampled with ``parameters``
+    (manifest fields such as prefix, seed, batch_size), else None: a caller can skip loading the
+    model. Nothing is repaired or rewritten here; on None, :func:`sample` repairs the store, or
+    refuses one sampled otherwise with an error that says so."""
     store = Path(store_path)
     if not store.exists() or not _manifest_path(store).exists():
         return None
     try:
+        manifest = json.loads(_manifest_path(store).read_text(encoding="utf-8"))
+        if any(manifest.get(field) != value for field, value in parameters.items()):
+            return None
         records = _load_store_readonly(store)
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None  # a store to repair: sample() does it
     return [records[i] for i in range(n)] if all(i in records for i in range(n)) else None
 

@@ -102,7 +102,8 @@ def samples(run: Run, target: str, prefix: str) -> list[dict]:
     prefix_text = resolve_prefix(load_tokenizer(model_path), prefix)
     store = _dir(run, "samples", model=model_path, prefix=prefix_text, seed=p.seed,
                  max_new_tokens=p.sample_max_new_tokens) / "generations.jsonl"
-    done = stored_records(store, p.samples_per_arm(target, prefix))
+    done = stored_records(store, p.samples_per_arm(target, prefix), prefix=prefix_text, seed=p.seed,
+                          max_new_tokens=p.sample_max_new_tokens, batch_size=p.sample_batch_size)
     if done is not None:  # a finished arm: no model load (a 7B model on the paper profile)
         return done
     model, tokenizer = load_model(model_path)
