@@ -20,11 +20,12 @@ the `bench` markers of README.md.
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from alignlab.report import write_readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("bare", "sft", "vaccine", "trl_sft")
@@ -211,14 +212,7 @@ def write(result: dict) -> None:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "performance.json").write_text(json.dumps(result, indent=1) + "\n")
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    begin, end = "<!-- bench:begin (scripts/bench_training.py writes this table) -->", "<!-- bench:end -->"
-    if begin not in text or end not in text:
-        raise SystemExit(f"README.md has no '{begin}' ... '{end}' markers to write the table between")
-    new = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: f"{begin}\n{table(result)}\n{end}", text,
-                 flags=re.S)
-    readme.write_text(new)
+    write_readme_block("bench", table(result))
 
 
 def main():

@@ -39,9 +39,10 @@ def _manifest_path(store: Path) -> Path:
     return store.with_name(store.name + ".meta.json")
 
 
-def _load_store(store: Path) -> dict[int, dict]:
+def _load_store(store: Path, repair: bool = True) -> dict[int, dict]:
     """id -> record. A truncated last line (a run killed mid-write) is dropped and the file
-    rewritten without it; a bad line elsewhere is a DataError naming the line."""
+    rewritten without it (``repair=False``: a DataError instead, and the file is left as it is);
+    a bad line elsewhere is a DataError naming the line."""
     if not store.exists():
         return {}
     raw = store.read_text(encoding="utf-8")
@@ -69,6 +70,8 @@ def _load_store(store: Path) -> dict[int, dict]:
             dropped = True  # never keep two records with one id: the first written wins
             continue
         records[row["id"]] = row
+    if dropped and not repair:
+        raise DataError(f"{store}: a line to drop (cut short, blank or a repeated id); sample() repairs it")
     if dropped:
         write_jsonl(store, records.values())
     return records
@@ -192,19 +195,10 @@ def stored_records(store_path, n: int, **parameters) -> list[dict] | None:
         manifest = json.loads(_manifest_path(store).read_text(encoding="utf-8"))
         if any(manifest.get(field) != value for field, value in parameters.items()):
             return None
-        records = _load_store_readonly(store)
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        return None  # a store to repair: sample() does it
+        records = _load_store(store, repair=False)
+    except (json.JSONDecodeError, DataError, AttributeError):
+        return None  # a store to repair or refuse: sample() does it, saying why
     return [records[i] for i in range(n)] if all(i in records for i in range(n)) else None
-
-
-def _load_store_readonly(store: Path) -> dict[int, dict]:
-    records = {}
-    for line in store.read_text(encoding="utf-8").split("\n"):
-        if line.strip():
-            row = json.loads(line)
-            records.setdefault(row["id"], row)  # as _load_store: the first record of an id wins
-    return records
 
 
 def sample(model, tokenizer, prefix: str, n: int, store_path, *, batch_size: int = 16,
