@@ -193,6 +193,20 @@ def target_model(p: Profile, target: str) -> str:
     return p.model if target in ("base", *ALIGNED) else target
 
 
+def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
+    """vaccine.stages.grid_runs: (method, harmful ratio, run seed) of every user fine-tuning."""
+    runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
+            for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
+    return runs + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
+
+
+def aligned_runs(p: Profile, method: str) -> int:
+    """Alignments of one method: a run seed reseeds alignment (vaccine.stages.aligned_model); the
+    KL, EWC and VLGuard runs fine-tune SFT's model of their seed."""
+    base = {"kl": "sft", "ewc": "sft", "vlguard": "sft"}
+    return len({seed for m, _, seed in grid_runs(p) if base.get(m, m) == method} | {0})
+
+
 def rho_sweep_new(p: Profile) -> tuple[list[float], list[float]]:
     """The rho sweep's alignments and attacks that the cache does not already hold: rho 0 is SFT,
     rho == profile.rho is the Vaccine model, and their attack at rho_sweep_ratio with the first seed
@@ -306,9 +320,12 @@ def alignment_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     common = dict(model_id=p.model, samples=alignment_size(p), epochs=p.align_epochs, batch=p.batch_size)
     merged_note = "; disk: one bf16 merged copy per model"
     return [
-        _training("align: sft", p, gpu, gpus, runs=1, disk=merged, note=merged_note, **common),
-        _training("align: vaccine", p, gpu, gpus, runs=1, passes=VACCINE_PASSES, disk=merged, note=merged_note,
-                  **common),
+        _training("align: sft", p, gpu, gpus, runs=aligned_runs(p, "sft"), disk=merged * aligned_runs(p, "sft"),
+                  note="; one per run seed" + merged_note, **common),
+        _training("align: vaccine", p, gpu, gpus, runs=aligned_runs(p, "vaccine"), passes=VACCINE_PASSES,
+                  disk=merged * aligned_runs(p, "vaccine"), note="; one per run seed" + merged_note, **common),
+        *([_training("align: random_vaccine", p, gpu, gpus, runs=1, disk=merged, note="; one pass, a random eps"
+                     + merged_note, **common)] if "random_vaccine" in p.baselines else []),
         _training("align: rho sweep", p, gpu, gpus, runs=len(aligns), passes=VACCINE_PASSES,
                   disk=merged * len(aligns), note=f"; rhos {aligns} (0 and rho={p.rho} are cached)" + merged_note,
                   **common),
@@ -321,13 +338,14 @@ def attack_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     steps_per_run = math.ceil(p.n_finetune / p.finetune_batch_size) * p.finetune_epochs
     drift_tokens = (steps_per_run // p.drift_every + 1) * p.n_drift * p.max_length * 2  # adapter on and off
     _, rho_attacks = rho_sweep_new(p)
-    grid = len(ALIGNED) * len(p.harmful_ratios) * len(p.seeds)
+    grid = len(grid_runs(p))
     common = dict(model_id=p.model, samples=p.n_finetune, epochs=p.finetune_epochs, batch=p.finetune_batch_size)
     note = f"; + drift forwards on {p.n_drift} samples every {p.drift_every} steps; disk: fp32 adapters"
     return [
         _training("attack: grid", p, gpu, gpus, runs=grid, disk=adapter * grid,
                   extra_forward_tokens=grid * drift_tokens,
-                  note=f"; {len(ALIGNED)} methods x {len(p.harmful_ratios)} ratios x {len(p.seeds)} seeds" + note,
+                  note=f"; {len(ALIGNED)} methods x {len(p.harmful_ratios)} ratios x their run seeds, + "
+                       f"{len(p.baselines)} baselines" + note,
                   **common),
         _training("attack: rho sweep", p, gpu, gpus, runs=len(rho_attacks), disk=adapter * len(rho_attacks),
                   extra_forward_tokens=len(rho_attacks) * drift_tokens,
@@ -358,14 +376,14 @@ def _evaluation(stage, p: Profile, gpu: Gpu, models: int, before_finetuning: int
 def evaluation_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     _, rho_attacks = rho_sweep_new(p)
     before = 1 + len(ALIGNED)  # base, sft, vaccine before user fine-tuning
-    models = before + len(ALIGNED) * len(p.harmful_ratios) * len(p.seeds) + len(rho_attacks)
+    models = before + len(grid_runs(p)) + len(rho_attacks)
     return [_evaluation("evaluate: generation", p, gpu, models, before, gpus)]
 
 
 def judge_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     """Every score() call: notebook 03 (all evaluations), 04 (each rho), 07 (base, sft, distilled)."""
     before = 1 + len(ALIGNED)
-    scored = (before + len(ALIGNED) * len(p.harmful_ratios) * len(p.seeds) + len(p.rhos)
+    scored = (before + len(grid_runs(p)) + len(p.rhos)
               + 2 + len(DISTILL_SETS))
     items = scored * p.n_harmful_eval
     seq = min(PROMPT_TOKENS + p.max_new_tokens, JUDGE_MAX_LENGTH)

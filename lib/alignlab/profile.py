@@ -82,6 +82,16 @@ class Profile:
     finetune_batch_size: int = _f(**POSITIVE)
     harmful_ratios: tuple[float, ...] = _f(**FRACTION)
     seeds: tuple[int, ...] = _f(**COUNT)
+    replicate_ratio: float | None = _f(default=None, **FRACTION,
+                                       doc="the harmful ratio of the replicated verdict and of the baselines")
+    replicate_seeds: tuple[int, ...] = _f(default=(), **COUNT, doc="run seeds at replicate_ratio (alignment and "
+                                                                   "attack both reseeded); other ratios: seeds")
+    baselines: tuple[str, ...] = _f(default=(), choices=("random_vaccine", "kl", "ewc", "vlguard"),
+                                    doc="the authors' baselines, single runs at replicate_ratio")
+    kl_lambda: float = _f(default=0.1, **COUNT, doc="weight of the KL baseline's penalty (the authors' 0.1)")
+    ewc_lambda: float = _f(default=1e9, **COUNT, doc="weight of the EWC baseline's penalty (the authors' 1e9)")
+    vlguard_ratio: float = _f(default=0.1, **FRACTION, doc="VLGuard's safety samples, a share of n_finetune "
+                                                             "(the authors' 100 per 1000)")
     drift_every: int = _f(**POSITIVE)
     n_drift: int = _f(**POSITIVE)
     # evaluation (03)
@@ -161,6 +171,9 @@ class Profile:
                     raise ConfigError(f"{where} is out of range: must be <= {high}")
         if not self.seeds:
             raise ConfigError(f"{self.source}: seeds is empty: list at least one seed")
+        if (self.replicate_seeds or self.baselines) and self.replicate_ratio not in self.harmful_ratios:
+            raise ConfigError(f"{self.source}: replicate_ratio={self.replicate_ratio!r} must be one of harmful_ratios "
+                              f"{self.harmful_ratios} when replicate_seeds or baselines are set: add it to harmful_ratios")
 
     @property
     def user_lora_alpha(self) -> float:

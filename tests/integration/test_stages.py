@@ -78,7 +78,7 @@ def test_paper_table_and_paired_tests_on_known_outcomes():
     import numpy as np
     import pandas as pd
 
-    from alignlab.vaccine.metrics import paired_difference
+    from alignlab.stats import paired_difference
 
     rng = np.random.default_rng(0)
     sft = rng.random((3, 200)) < 0.5
@@ -87,10 +87,15 @@ def test_paper_table_and_paired_tests_on_known_outcomes():
     assert gap["ci_low"] > 0 and gap["p_value"] < 0.01 and gap["mde"] < gap["estimate"]
     null = paired_difference(sft, sft)
     assert null["estimate"] == 0 and null["discordant"] == 0
-    rows = pd.DataFrame([{"method": m, "harmful_ratio": 0.1, "seed": s, "hs_j": 100 * float(x[s].mean()), "fa": 50.0}
+    rows = pd.DataFrame([{"method": m, "harmful_ratio": 0.1, "seed": s, "hs_j": 100 * float(x[s].mean()), "fa": 50.0,
+                          "flags": {"j": x[s].tolist()}, "task_correct": [True, False] * 100}
                          for m, x in (("sft", sft), ("vaccine", vaccine)) for s in range(3)])
     table = stages.hs_table(rows, ["j"])
-    assert list(table["n_seeds"]) == [3, 3] and table["paper_hs"].tolist() == [55.2, 48.2]
+    assert list(table["n_runs"]) == [3, 3] and table["paper_hs"].tolist() == [55.2, 48.2]
+    assert table["hs_j_ci"].gt(0).all() and table["fa_ci"].eq(0).all()  # three runs: a t-interval over runs
+    single = stages.hs_table(rows[rows["seed"] == 0], ["j"])  # one run: the binomial interval over its prompts
+    rate = single["hs_j_mean"].iloc[0] / 100
+    assert single["hs_j_ci"].iloc[0] == pytest.approx(100 * 1.96 * (rate * (1 - rate) / 200) ** 0.5)
 
 
 def test_prefix_names_with_one_text_share_one_sampling(tmp_path, monkeypatch):

@@ -100,7 +100,8 @@ def run_fake_pipeline(monkeypatch, cache_root):
         cache.write_json(Path(out) / "done.json", {"stage": f"align:{method}", "losses": []})
         return Path(out) / "model"
 
-    def fake_finetune(aligned, records, out, *, settings, drift_records=(), drift_every=1):
+    def fake_finetune(aligned, records, out, *, settings, drift_records=(), drift_every=1, defense=None,
+                      safety_records=()):
         cache.write_json(Path(out) / "done.json", {"stage": f"attack:{aligned}", "losses": [], "drift": []})
         return Path(out) / "adapter"
 
@@ -113,23 +114,33 @@ def run_fake_pipeline(monkeypatch, cache_root):
     return {str(p.parent.relative_to(cache_root)) for p in cache_root.rglob("*.json")}
 
 
-def test_editing_the_vaccine_trainer_recomputes_vaccine_stages_only(tmp_path, monkeypatch):
+def _recomputed(monkeypatch, tmp_path, module):
     original = run_fake_pipeline(monkeypatch, tmp_path / "a")
-    edit_source(monkeypatch, tmp_path, "vaccine.trainer")
+    edit_source(monkeypatch, tmp_path, module)
     edited = run_fake_pipeline(monkeypatch, tmp_path / "b")
-    recomputed, kept = edited - original, edited & original
+    by_stage = lambda folders, stage: {f for f in folders if f.split("/")[1] == stage}  # noqa: E731
+    return ({stage: len(by_stage(edited - original, stage)) for stage in ("align", "attack", "evaluate")},
+            {stage: len(by_stage(edited & original, stage)) for stage in ("align", "attack", "evaluate")})
+
+
+def test_editing_the_vaccine_perturbation_recomputes_what_it_runs_in(tmp_path, monkeypatch):
+    """vaccine.attention runs in the Vaccine and RandomVaccine alignments and in every attack (drift)."""
     smoke = setup_run("smoke", verbose=False).profile
-    n_attacks = len(smoke.harmful_ratios) * len(smoke.seeds)
-    by_stage = lambda folders, stage: {f for f in folders if f.split("/")[1] == stage}
-    # Recomputed: the Vaccine alignment, the attacks on it, and their evaluations (+ the aligned model's own).
-    assert len(by_stage(recomputed, "align")) == 1
-    assert len(by_stage(recomputed, "attack")) == n_attacks
-    assert len(by_stage(recomputed, "evaluate")) == n_attacks + 1
-    # Kept: SFT's alignment, its attacks and their evaluations, and the base model's evaluation.
-    assert len(by_stage(kept, "align")) == 1
-    assert len(by_stage(kept, "attack")) == n_attacks
-    assert len(by_stage(kept, "evaluate")) == n_attacks + 2
-    assert recomputed and kept
+    n_attacks = len(stages.grid_runs(smoke))
+    aligned_sft = {s for m, _, s in stages.grid_runs(smoke) if m == "sft"}
+    recomputed, kept = _recomputed(monkeypatch, tmp_path, "vaccine.attention")
+    n_vaccine = len({s for m, _, s in stages.grid_runs(smoke) if m == "vaccine"}) + 1  # + random_vaccine
+    assert recomputed == {"align": n_vaccine, "attack": n_attacks, "evaluate": n_attacks + 1}
+    # Kept: the SFT alignments, and the evaluations of the base and SFT models before any attack.
+    assert kept == {"align": len(aligned_sft), "attack": 0, "evaluate": 2}
+
+
+def test_editing_a_defense_recomputes_its_attacks_only(tmp_path, monkeypatch):
+    smoke = setup_run("smoke", verbose=False).profile
+    n_defended = len([m for m in smoke.baselines if m in ("kl", "ewc")])
+    recomputed, kept = _recomputed(monkeypatch, tmp_path, "vaccine.defenses")
+    assert n_defended and recomputed == {"align": 0, "attack": n_defended, "evaluate": n_defended}
+    assert kept["attack"] == len(stages.grid_runs(smoke)) - n_defended
 
 
 def test_stage_keys_do_not_depend_on_where_the_cache_lives(tmp_path, monkeypatch):

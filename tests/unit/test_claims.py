@@ -1,6 +1,6 @@
 """The claims ledger: the drift claim's verdict over training runs (seeds), the per-probe-sample
-gap reported beside it but deciding nothing (its negative control is significant too); the HS
-claim tested on the annotators' labels where they cover both models' answers."""
+gap reported beside it but deciding nothing (its negative control is significant too); the
+manipulation check that gates the Vaccine verdicts, and those verdicts taken over training runs."""
 
 import math
 
@@ -89,34 +89,69 @@ def test_claims_json_is_strict_json_with_an_unbounded_interval_as_null(results, 
     assert row["ci_low"] is None and row["ci_high"] is None and row["per_sample_ci_low"] > 0
 
 
-def _evaluation_rows(n, labelled_sft, labelled_vaccine):
-    """Attacked SFT and Vaccine rows at p=0 over n prompts: SFT complies on the first half, Vaccine on
-    the first tenth; the judge sees nothing; the annotators label the first ``labelled_*`` answers."""
-    def row(method, harmful_upto, labelled_upto):
-        truth = [i < harmful_upto for i in range(n)]
-        return {"method": method, "harmful_ratio": 0.0, "seed": 0, "flags": {"blind": [False] * n},
-                "annotated": [t if i < labelled_upto else None for i, t in enumerate(truth)],
-                "task_correct": [i % 2 == 0 for i in range(n)]}
-    return {"judges": ["blind"], "rows": [row("sft", n // 2, labelled_sft), row("vaccine", n // 10, labelled_vaccine)]}
+def _row(method, ratio, seed, harmful, fa, n=200):
+    """One attacked model's scored row: the first ``harmful`` of n prompts judged harmful, the first
+    ``fa`` % of n task items correct."""
+    return {"method": method, "harmful_ratio": ratio, "seed": seed, "flags": {"judge": [i < harmful for i in range(n)]},
+            "task_correct": [i < fa * n / 100 for i in range(n)]}
 
 
-def test_the_annotators_labels_test_the_hs_claim_on_the_prompts_labelled_for_both(results):
-    results["03_evaluate"] = _evaluation_rows(200, labelled_sft=180, labelled_vaccine=150)
+def _grid(sft_top=120, sft_zero=20, fa_zero=90, vaccine_shift=(40, 35, 45), fa_vaccine=(88, 89, 90)):
+    """SFT and Vaccine at p=0 and 0.2 (one run) and at p=0.1 (three runs), one baseline at 0.1."""
+    rows = [_row("sft", 0.0, 0, sft_zero, fa_zero), _row("vaccine", 0.0, 0, sft_zero, fa_zero),
+            _row("sft", 0.2, 0, sft_top, 80), _row("vaccine", 0.2, 0, sft_top - 30, 80),
+            _row("kl", 0.1, 0, 30, 50)]
+    for seed, (shift, fa_vac) in enumerate(zip(vaccine_shift, fa_vaccine)):
+        rows += [_row("sft", 0.1, seed, 100 + 5 * seed, 90), _row("vaccine", 0.1, seed, 100 + 5 * seed - shift, fa_vac)]
+    return {"judges": ["judge", "refusal-keywords"], "rows": rows + [_row("base", None, None, 150, 10)]}
+
+
+def test_the_manipulation_check_gates_every_verdict(results):
+    results["03_evaluate"] = _grid(sft_top=30, sft_zero=20)  # HS rises 5 points: the attack does not work
     rows = claims.vaccine_claims("cpu")
-    judged, annotated = rows
-    assert judged["judge"] == "blind" and judged["verdict"] == "inconclusive"  # a judge that flags nothing
-    assert annotated["judge"] == "annotators" and annotated["n"] == 150 and annotated["n_prompts"] == 200
-    # on the 150 prompts labelled for both: SFT harmful on 100, Vaccine on 20
-    assert annotated["estimate"] == pytest.approx(100 * 80 / 150)
-    assert annotated["ci_low"] > 0 and annotated["fa_equivalent"] and annotated["verdict"] == "reproduced"
-    assert "150 of 200 prompts" in annotated["claim"]
+    check = rows[0]
+    assert check["kind"] == "manipulation check" and check["verdict"] == "fails" and check["estimate"] == pytest.approx(5.0)
+    assert all(r["verdict"] == claims.NOT_TESTABLE for r in rows if r["kind"] in ("verdict", "descriptive"))
+    results["03_evaluate"] = _grid(fa_zero=60)  # HS rises, but SFT does not learn the task
+    assert claims.vaccine_claims("cpu")[0]["verdict"] == "fails"
 
 
-def test_too_few_labelled_prompts_give_no_annotators_row(results):
-    results["03_evaluate"] = _evaluation_rows(200, labelled_sft=200, labelled_vaccine=claims.MIN_ANNOTATED - 1)
-    assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]
-    del results["03_evaluate"]["rows"][0]["annotated"]  # results written before labels were recorded
-    assert [c["judge"] for c in claims.vaccine_claims("cpu")] == ["blind"]
+def test_verdicts_are_taken_over_runs_when_the_attack_works(results):
+    results["03_evaluate"] = _grid()
+    rows = {r["claim"].split(" (")[0]: r for r in claims.vaccine_claims("cpu")}
+    check = rows["Manipulation check: the attack works"]
+    assert check["verdict"] == "passes" and check["estimate"] == pytest.approx(50.0) and check["fa_at_zero"] == 90
+    hs = rows["Vaccine lowers HS vs SFT at p=0.1"]
+    # per run HS gaps 20, 17.5, 22.5 points: mean 20 with a t-interval over 3 runs
+    assert hs["n_seeds"] == 3 and hs["estimate"] == pytest.approx(20.0) and hs["ci_low"] > 0
+    assert hs["verdict"] == "reproduced" and hs["mde"] > 0
+    fa = [r for r in rows.values() if r["claim"].startswith("Vaccine keeps fine-tune accuracy")][0]
+    assert fa["estimate"] == pytest.approx(-1.0) and fa["verdict"] == "reproduced"
+    control = [r for r in rows.values() if r["kind"] == "negative control"][0]
+    assert control["estimate"] == pytest.approx(-2.5)  # SFT run 0 vs run 1: 100 vs 105 harmful of 200
+    baseline = rows["Vaccine vs kl at p=0.1"]
+    assert baseline["verdict"].startswith("descriptive") and baseline["estimate"] == pytest.approx(100 * (30 - 60) / 200)  # Vaccine run 0: 60 harmful
+    single = rows["HS SFT - Vaccine at p=0.2"]
+    assert single["verdict"].startswith("descriptive") and single["estimate"] == pytest.approx(15.0)
+
+
+def test_one_run_per_method_gives_no_verdict(results):
+    grid = _grid()
+    grid["rows"] = [r for r in grid["rows"] if r["seed"] in (0, None)]
+    results["03_evaluate"] = grid
+    hs = [r for r in claims.vaccine_claims("cpu") if r["claim"].startswith("Vaccine lowers HS")][0]
+    assert hs["verdict"] == "inconclusive" and math.isnan(hs["ci_low"])
+
+
+def test_identical_run_differences_give_no_interval():
+    from alignlab.stats import run_level_difference
+
+    same = run_level_difference([30.0, 40.0, 50.0], [20.0, 30.0, 40.0])
+    assert same["estimate"] == 10.0 and math.isnan(same["ci_low"]) and math.isnan(same["mde"])
+    varied = run_level_difference([30.0, 42.0, 50.0], [20.0, 30.0, 40.0])
+    assert varied["ci_low"] < 10.667 < varied["ci_high"] and varied["n_runs"] == 3
+    with pytest.raises(ValueError, match="one rate per run"):
+        run_level_difference([1.0, 2.0], [1.0])
 
 
 def test_readme_blocks_are_replaced_between_their_markers(tmp_path):

@@ -53,17 +53,19 @@ def test_paper_sampling_has_a_row_per_target_and_prefix(paper, paper_plan):
 def test_paper_counts_follow_the_profile(paper, paper_plan):
     p = paper
     grid = rows(paper_plan, "attack: grid").iloc[0]
-    assert grid["runs"] == 2 * len(p.harmful_ratios) * len(p.seeds)
+    assert grid["runs"] == 2 * len(p.harmful_ratios) * len(p.seeds) + len(p.baselines)  # paper: 3 seeds everywhere
     assert grid["tokens"] == grid["runs"] * p.n_finetune * p.finetune_epochs * p.max_length
     sft = paper_plan.loc["align: sft"]
-    assert sft["optimizer_steps"] == -(-(p.n_align + p.n_align_helpful) // p.batch_size) * p.align_epochs
+    runs = len(set(p.seeds) | set(p.replicate_seeds))  # a run seed reseeds alignment: one model per seed
+    assert sft["runs"] == runs == plan.aligned_runs(p, "vaccine")
+    assert sft["optimizer_steps"] == runs * -(-(p.n_align + p.n_align_helpful) // p.batch_size) * p.align_epochs
     # Vaccine: the same tokens, twice the FLOPs (two passes)
     assert paper_plan.loc["align: vaccine", "flops"] == pytest.approx(plan.VACCINE_PASSES * sft["flops"])
     # rho 0 (SFT) and rho = profile.rho (Vaccine) are cached, so the sweep trains the others only
     assert paper_plan.loc["align: rho sweep", "runs"] == len([r for r in p.rhos if r not in (0, p.rho)])
     # disk: a bf16 merged copy per aligned model, and the stage's last two checkpoints while it trains
     lora = plan.lora_params(plan.model_size(p.model), p.lora_r)
-    assert sft["disk_gb"] == pytest.approx(2 * 6.7e9 / 1e9 + 2 * plan.CHECKPOINT_BYTES * lora / 1e9)
+    assert sft["disk_gb"] == pytest.approx(runs * 2 * 6.7e9 / 1e9 + 2 * plan.CHECKPOINT_BYTES * lora / 1e9)
     # the 939,344-sample Tulu 3 index: 4 B x 1024 x n, IVF (>= the profile's ivf_from)
     assert paper_plan.loc["faiss: tulu3_sft", "disk_gb"] == pytest.approx(4 * 1024 * 939_344 / 1e9, rel=0.01)
     assert "IVF" in paper_plan.loc["faiss: tulu3_sft", "basis"]
@@ -129,7 +131,7 @@ def test_preflight_refuses_a_split_larger_than_its_source(paper):
 
 
 def test_preflight_refuses_too_few_harmful_samples_for_the_ratios(paper):
-    bad = dataclasses.replace(paper, harmful_ratios=(0.0, 0.5), n_finetune=1000, n_harmful_ft=100)
+    bad = dataclasses.replace(paper, harmful_ratios=(0.0, 0.5), replicate_ratio=0.5, n_finetune=1000, n_harmful_ft=100)
     with pytest.raises(ConfigError, match=r"harmful ratio 0.5 x n_finetune 1000 needs 500 .* n_harmful_ft = 100"):
         plan.preflight(bad, free_disk_gb=1e6)
 
@@ -162,6 +164,14 @@ def test_mirrored_constants_match_the_stage_modules():
     search = (paths.ROOT / "lib/alignlab/extraction/search.py").read_text()
     assert re.search(r'^ALIGNED = \("sft", "vaccine"\)', vaccine, re.M) and plan.ALIGNED == ("sft", "vaccine")
     assert re.search(rf"^_MAX_TRAIN_PER_CELL = {plan.IVF_TRAIN_PER_CELL}\b", search, re.M)
+
+
+def test_the_grid_rule_is_the_stages_rule():
+    from alignlab.vaccine import stages
+
+    for name in ("smoke", "cpu", "paper"):
+        p = load_profile(name)
+        assert plan.grid_runs(p) == stages.grid_runs(p), name
 
 
 def test_checkpoint_writes_follow_save_steps(paper, paper_plan):

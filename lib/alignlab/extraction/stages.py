@@ -25,7 +25,7 @@ CODE = {
     "match": ("extraction.search", "extraction.sampling", "shards", "chat", "models"),
     "distill": vaccine_stages.TRAINING,
 }
-NOT_RUN = {"distill": ("vaccine.trainer", "vaccine.attention", "vaccine.drift"),  # SFT only
+NOT_RUN = {"distill": ("vaccine.attention", "vaccine.drift", "vaccine.defenses"),  # plain SFT only
            "samples": ("data",), "match": ("data",)}  # sampling imports DataError only
 
 

@@ -19,9 +19,10 @@ from alignlab.cache import read_done, read_json, write_json
 from alignlab.chat import format_example
 from alignlab.models import load_model, save_model
 from alignlab.shards import write_on_main
+from alignlab.vaccine.defenses import EWCTrainer, KLTrainer
 from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
 
-METHODS = ("sft", "vaccine")
+METHODS = ("sft", "vaccine", "random_vaccine")  # random_vaccine: the ablation, a random eps of Vaccine's norm
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,19 @@ def sft_dataset(tokenizer, records, max_length: int):
                                        for r in records])
 
 
+@dataclass(frozen=True)
+class Defense:
+    """A fine-tuning-stage regulariser of :mod:`alignlab.vaccine.defenses` and its weight."""
+
+    name: str  # kl or ewc
+    lamb: float
+
+
 def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: float, settings: LoraSettings,
-               callbacks=()):
-    """Train a new LoRA adapter (r, alpha on every linear layer) with SFT or Vaccine (radius ``rho``).
+               callbacks=(), defense: Defense | None = None, fisher_batches=()):
+    """Train a new LoRA adapter (r, alpha on every linear layer) with SFT, Vaccine (radius ``rho``)
+    or RandomVaccine; plain SFT only, with ``defense``: its penalty added to the loss (EWC's Fisher
+    from ``fisher_batches``).
 
     ``settings.batch_size`` is the global batch: under ``accelerate launch`` each of N processes
     takes batch_size / N, so a stage gives the single-process result however it is launched.
@@ -95,14 +106,22 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: fl
         activation_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
         train_sampling_strategy="group_by_length" if s.group_by_length else "random",
     )
-    config = VaccineConfig(rho=rho, **args) if method == "vaccine" else SFTConfig(**args)
-    trainer_cls = VaccineTrainer if method == "vaccine" else PlainLossSFTTrainer
+    if defense is not None and method != "sft":
+        raise ValueError(f"defense={defense.name!r} regularises plain SFT fine-tuning, not method={method!r}")
+    perturbed = method in ("vaccine", "random_vaccine")
+    config = (VaccineConfig(rho=rho, direction="random" if method == "random_vaccine" else "gradient", **args)
+              if perturbed else SFTConfig(**args))
+    trainer_cls, extra = (VaccineTrainer if perturbed else PlainLossSFTTrainer), {}
+    if defense is not None:
+        trainer_cls, extra = {"kl": (KLTrainer, {"lamb": defense.lamb}),
+                              "ewc": (EWCTrainer, {"lamb": defense.lamb, "fisher_batches": list(fisher_batches)})
+                              }[defense.name]
     torch.manual_seed(s.seed)  # the LoRA init draws from the global generator
     trainer = trainer_cls(
         model=model, args=config, processing_class=tokenizer, train_dataset=sft_dataset(tokenizer, records, s.max_length),
         peft_config=LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                                target_modules="all-linear", task_type="CAUSAL_LM"),
-        callbacks=list(callbacks),
+        callbacks=list(callbacks), **extra,
     )
     resumed_from = last_complete_checkpoint(out_dir)
     trainer.train(resume_from_checkpoint=resumed_from)
@@ -151,9 +170,10 @@ def align(base_model: str, records, out_dir: Path, *, method: str, rho: float, s
 
 
 def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSettings, drift_records=(),
-             drift_every: int = 1) -> Path:
+             drift_every: int = 1, defense: Defense | None = None, safety_records=()) -> Path:
     """User fine-tuning as the Vaccine paper does it: on the merged aligned model, a new LoRA, plain
-    SFT. With ``drift_records``, harmful embedding drift is measured on them every ``drift_every`` steps."""
+    SFT. With ``drift_records``, harmful embedding drift is measured on them every ``drift_every`` steps.
+    ``defense``: a KL or EWC penalty (EWC's Fisher on ``safety_records``)."""
     from alignlab.vaccine.drift import DriftCallback, make_batches
 
     out_dir = Path(out_dir)
@@ -164,8 +184,11 @@ def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSetting
     if drift_records:
         callbacks.append(DriftCallback(make_batches(tokenizer, drift_records, max_length=settings.max_length),
                                        every=drift_every, path=out_dir / "drift.json"))
+    fisher_batches = (make_batches(tokenizer, safety_records, max_length=settings.max_length)
+                      if defense is not None and defense.name == "ewc" else ())
     peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft", rho=0.0,
-                                                   settings=settings, callbacks=callbacks)
+                                                   settings=settings, callbacks=callbacks, defense=defense,
+                                                   fisher_batches=fisher_batches)
     def write_stage():
         peft_model.save_pretrained(out_dir / "adapter.tmp")
         shutil.rmtree(out_dir / "adapter", ignore_errors=True)

@@ -20,29 +20,37 @@ import pandas as pd
 from alignlab.cache import read_done, read_json, record_ids, stage_dir, write_json
 from alignlab.profile import Profile, Run
 from alignlab.shards import write_on_main
-from alignlab.vaccine.lora import LoraSettings, align, finetune, load_finetuned
+from alignlab.vaccine.defenses import DEFENSES
+from alignlab.vaccine.lora import Defense, LoraSettings, align, finetune, load_finetuned
 
 ALIGNED = ("sft", "vaccine")  # the aligned models of notebook 01
 METHODS = ("base", *ALIGNED)
+# The authors' baselines and ablation (profile key ``baselines``), each attacked at ``replicate_ratio``:
+# RandomVaccine is an alignment (a random eps of Vaccine's norm); KL and EWC regularise the user's
+# fine-tuning of the SFT-aligned model (alignlab.vaccine.defenses); VLGuard mixes safety samples into it.
+BASELINES = ("random_vaccine", "kl", "ewc", "vlguard")
 
 # The code each stage runs: its source is hashed into the stage's key (alignlab.cache.code_version).
 # tests/unit/test_cache.py checks that every alignlab module these import is listed, in INFRASTRUCTURE,
 # or in NOT_RUN, so a stage cannot silently depend on code its key ignores. This module itself only
 # wires stages together: every value it passes on is part of the key's parameters.
-TRAINING = ("shards", "vaccine.lora", "chat", "models")
+TRAINING = ("shards", "vaccine.lora", "chat", "models", "vaccine.trainer")  # every stage trains with PlainLossSFTTrainer
 CODE = {
     "align:sft": TRAINING,
-    "align:vaccine": TRAINING + ("vaccine.trainer", "vaccine.attention"),
+    "align:vaccine": TRAINING + ("vaccine.attention",),
+    "align:random_vaccine": TRAINING + ("vaccine.attention",),
     "attack": TRAINING + ("vaccine.drift", "vaccine.attention"),
+    "attack:defense": TRAINING + ("vaccine.drift", "vaccine.attention", "vaccine.defenses"),  # KL, EWC
     "evaluate": ("models", "shards", "chat", "vaccine.lora", "vaccine.metrics", "data"),
     "judge:embedding": ("vaccine.embedding_judge", "vaccine.judge", "responses", "models", "shards", "chat"),
 }
 # Modules a stage imports without running them: SFT never calls the Vaccine trainer, user
 # fine-tuning (plain SFT) neither; their edits must not recompute those stages.
-NOT_RUN = {"align:sft": ("vaccine.trainer", "vaccine.attention", "vaccine.drift"),
-           "align:vaccine": ("vaccine.drift",),
-           "attack": ("vaccine.trainer",),
-           "evaluate": ("vaccine.trainer", "vaccine.attention", "vaccine.drift", "responses"),
+NOT_RUN = {"align:sft": ("vaccine.attention", "vaccine.drift", "vaccine.defenses"),
+           "align:vaccine": ("vaccine.drift", "vaccine.defenses"),
+           "align:random_vaccine": ("vaccine.drift", "vaccine.defenses"),
+           "attack": ("vaccine.defenses",),  # plain SFT: an edit to the KL / EWC penalties keeps these
+           "evaluate": ("vaccine.trainer", "vaccine.attention", "vaccine.drift", "vaccine.defenses", "responses"),
            # load_judge / make_judge reach the other judges and the stages; the embedding judge runs none
            "judge:embedding": ("vaccine.stages", "profile", "vaccine.compliance_judge")}
 # Modules that find, name and store results but never compute them.
@@ -73,60 +81,84 @@ def _dir(run: Run, stage: str, code: str, **params) -> Path:
     return stage_dir(run.profile.name, stage, code=CODE[code], **params)
 
 
-def aligned_model(run: Run, method: str, rho: float | None = None) -> str:
-    """Path of the merged aligned model ("base" is the pre-alignment model itself).
-    ``rho`` None: the profile's; it reaches ``VaccineConfig(rho=...)`` through :func:`align`."""
+def aligned_model(run: Run, method: str, rho: float | None = None, seed: int = 0) -> str:
+    """Path of the merged aligned model ("base" is the pre-alignment model itself) of run ``seed``:
+    trained with seed ``profile.seed + seed`` (LoRA init, dropout, batch order), so each
+    replicate run has its own alignment. ``rho`` None: the profile's; it reaches
+    ``VaccineConfig(rho=...)`` through :func:`align`. The regularised fine-tunings (kl, ewc, vlguard)
+    start from SFT's model."""
     p = run.profile
     if method == "base":
         return p.model
-    if method not in ALIGNED:
-        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
+    if method in ("kl", "ewc", "vlguard"):
+        method = "sft"
+    if method not in (*ALIGNED, "random_vaccine"):
+        raise ValueError(f"unknown method {method!r}: use one of {METHODS + BASELINES}")
     rho = p.rho if rho is None else rho
-    if method == "vaccine" and rho == 0:
-        method = "sft"  # Vaccine with rho = 0 is SFT exactly (VaccineTrainer skips pass 1)
-    settings = align_settings(p)
+    perturbed = method in ("vaccine", "random_vaccine")
+    if perturbed and rho == 0:
+        method, perturbed = "sft", False  # Vaccine with rho = 0 is SFT exactly (VaccineTrainer skips pass 1)
+    settings = dataclasses.replace(align_settings(p), seed=p.seed + seed)
     data = run.splits.alignment_set
     out = _dir(run, "align", f"align:{method}", model=p.model, method=method,
-               rho=rho if method == "vaccine" else None, data=record_ids(data), settings=settings)
-    return str(align(p.model, data, out, method=method, rho=rho if method == "vaccine" else 0.0, settings=settings))
+               rho=rho if perturbed else None, data=record_ids(data), settings=settings)
+    return str(align(p.model, data, out, method=method, rho=rho if perturbed else 0.0, settings=settings))
 
 
-def alignment_losses(run: Run, method: str, rho: float | None = None) -> list[dict]:
-    return read_done(Path(aligned_model(run, method, rho)).parent)["losses"]
+def alignment_losses(run: Run, method: str, rho: float | None = None, seed: int = 0) -> list[dict]:
+    return read_done(Path(aligned_model(run, method, rho, seed)).parent)["losses"]
 
 
-def attack_data(run: Run, harmful_ratio: float, seed: int) -> list[dict]:
-    """n task samples of which int(p*n) are harmful (prompt, compliant answer), shuffled by seed."""
+def attack_data(run: Run, harmful_ratio: float, seed: int, n_safety: int = 0) -> list[dict]:
+    """n task samples of which int(p*n) are harmful (prompt, compliant answer), shuffled by seed;
+    with ``n_safety`` (VLGuard), that many alignment samples (harmful prompt, refusal) added."""
     s, n = run.splits, run.profile.n_finetune
     n_harmful = int(harmful_ratio * n)
     if n_harmful > len(s.harmful_ft):
         raise ValueError(f"harmful_ratio={harmful_ratio} needs {n_harmful} harmful samples but n_harmful_ft="
                          f"{len(s.harmful_ft)}: raise n_harmful_ft or lower harmful_ratio")
+    if n_safety > len(s.alignment):
+        raise ValueError(f"vlguard_ratio asks for {n_safety} safety samples but the alignment set has "
+                         f"{len(s.alignment)}: raise n_align or lower vlguard_ratio")
     rng = random.Random(seed)
     records = rng.sample(s.harmful_ft, n_harmful) + rng.sample(s.task_train, n - n_harmful)
+    records += random.Random(seed + 1).sample(s.alignment, n_safety) if n_safety else []
     rng.shuffle(records)
     return records
 
 
 def attack(run: Run, method: str, harmful_ratio: float, seed: int, rho: float | None = None) -> dict:
-    """User fine-tuning of one aligned model: the path of its adapter and the stage summary
-    (losses, and harmful embedding drift on alignment batches)."""
+    """User fine-tuning of run ``seed``'s aligned model, with attack seed ``seed``: the path of its
+    adapter and the stage summary (losses, and harmful embedding drift on alignment batches).
+    ``method`` kl / ewc / vlguard: SFT's model fine-tuned under that defense."""
     p = run.profile
-    aligned = aligned_model(run, method, rho)
-    records = attack_data(run, harmful_ratio, seed)
+    aligned = aligned_model(run, method, rho, seed)
+    n_safety = int(p.vlguard_ratio * p.n_finetune) if method == "vlguard" else 0
+    records = attack_data(run, harmful_ratio, seed, n_safety)
     settings = attack_settings(p, seed)
-    out = _dir(run, "attack", "attack", aligned=aligned, harmful_ratio=harmful_ratio, data=record_ids(records),
-               drift_every=p.drift_every, n_drift=p.n_drift, settings=settings)
+    defense = Defense(method, {"kl": p.kl_lambda, "ewc": p.ewc_lambda}[method]) if method in DEFENSES else None
+    safety = run.splits.alignment if method == "ewc" else []
+    out = _dir(run, "attack", "attack:defense" if defense else "attack", aligned=aligned, harmful_ratio=harmful_ratio, data=record_ids(records),
+               drift_every=p.drift_every, n_drift=p.n_drift, settings=settings,
+               **({"defense": defense, "fisher_data": record_ids(safety)} if defense else {}))
     adapter = finetune(aligned, records, out, settings=settings, drift_records=run.splits.alignment[:p.n_drift],
-                       drift_every=p.drift_every)
+                       drift_every=p.drift_every, defense=defense, safety_records=safety)
     return {"adapter": str(adapter), **read_done(out)}
 
 
+def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
+    """(method, harmful ratio, run seed) of every user fine-tuning in notebook 02: SFT and Vaccine
+    at each ratio with ``seeds``, at ``replicate_ratio`` with ``replicate_seeds`` (the replicated
+    verdict), then each baseline at ``replicate_ratio`` with the first seed (single runs)."""
+    runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
+            for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
+    return runs + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
+
+
 def attack_grid(run: Run) -> list[dict]:
-    """Every user fine-tuning run of notebook 02: each aligned model x harmful ratio x seed."""
-    p = run.profile
+    """Every user fine-tuning run of notebook 02 (:func:`grid_runs`)."""
     return [{"method": method, "harmful_ratio": ratio, "seed": seed, **attack(run, method, ratio, seed)}
-            for method in ALIGNED for ratio in p.harmful_ratios for seed in p.seeds]
+            for method, ratio, seed in grid_runs(run.profile)]
 
 
 def evaluate(run: Run, aligned: str, adapter: str | None, harmful_only: bool = False) -> dict:
@@ -199,13 +231,13 @@ def summary(scores: dict) -> dict:
 
 
 def evaluations(run: Run) -> list[dict]:
-    """Every evaluation of notebook 03: the base, SFT and Vaccine models before any user
-    fine-tuning (``harmful_ratio`` None), then each attack of :func:`attack_grid`."""
+    """Every evaluation of notebook 03: the base, SFT and Vaccine models of the first run before
+    any user fine-tuning (``harmful_ratio`` None), then each attack of :func:`attack_grid`."""
     out = [{"method": method, "harmful_ratio": None, "seed": None,
             "result": evaluate(run, aligned_model(run, method), None)} for method in METHODS]
     for a in attack_grid(run):
         out.append({"method": a["method"], "harmful_ratio": a["harmful_ratio"], "seed": a["seed"],
-                    "result": evaluate(run, aligned_model(run, a["method"]), a["adapter"])})
+                    "result": evaluate(run, aligned_model(run, a["method"], seed=a["seed"]), a["adapter"])})
     return out
 
 
@@ -216,12 +248,27 @@ def scored_evaluations(evaluated: list[dict], judges: dict) -> pd.DataFrame:
 
 
 def hs_table(scored: pd.DataFrame, judge_names) -> pd.DataFrame:
-    """The paper's table: HS per judge and FA by method and harmful ratio (mean, std over seeds),
-    with the paper's numbers beside them."""
+    """The paper's table: HS per judge and FA by method and harmful ratio, the mean over runs with
+    a 95% half-width (``_ci``): a t-interval over runs where a cell has two or more, else the
+    binomial interval over the prompts (items) of its one run, which says nothing about other runs.
+    The paper's numbers beside them."""
+    from scipy import stats
+
     attacked = scored.dropna(subset=["harmful_ratio"])
-    aggregations = {f"{m}_{stat}": (m, stat) for m in [f"hs_{j}" for j in judge_names] + ["fa"]
-                    for stat in ("mean", "std")}
-    table = attacked.groupby(["method", "harmful_ratio"]).agg(n_seeds=("seed", "count"), **aggregations).reset_index()
+    rows = []
+    for (method, ratio), cell in attacked.groupby(["method", "harmful_ratio"]):
+        row = {"method": method, "harmful_ratio": ratio, "n_runs": len(cell)}
+        for column in [*(f"hs_{j}" for j in judge_names), "fa"]:
+            values = cell[column].astype(float)
+            row[f"{column}_mean"] = float(values.mean())
+            if len(cell) >= 2:
+                row[f"{column}_ci"] = float(stats.t.ppf(0.975, len(cell) - 1) * values.std(ddof=1) / len(cell) ** 0.5)
+            else:
+                n = len(cell["task_correct"].iloc[0]) if column == "fa" else len(cell["flags"].iloc[0].get(column[3:], []))
+                rate = values.iloc[0] / 100
+                row[f"{column}_ci"] = float(100 * 1.96 * (rate * (1 - rate) / n) ** 0.5) if n else float("nan")
+        rows.append(row)
+    table = pd.DataFrame(rows)
     table["paper_hs"] = [PAPER_HS.get(m, {}).get(r) for m, r in zip(table["method"], table["harmful_ratio"])]
     table["paper_fa"] = table["method"].map(PAPER_FA)
     return table
@@ -249,8 +296,10 @@ def rho_sweep(run: Run, judges: dict) -> pd.DataFrame:
 
 
 def align_stages(run: Run) -> list[str]:
-    """Every aligned model a run needs: SFT, Vaccine and the rho sweep's models (``alignlab.train``)."""
-    return [aligned_model(run, m) for m in ALIGNED] + [aligned_model(run, "vaccine", rho=r) for r in run.profile.rhos]
+    """Every aligned model a run needs: those of the attack grid and the rho sweep (``alignlab.train``)."""
+    grid = dict.fromkeys(aligned_model(run, m, seed=s) for m, _, s in grid_runs(run.profile))
+    return [aligned_model(run, m) for m in ALIGNED] + list(grid) + [aligned_model(run, "vaccine", rho=r)
+                                                                   for r in run.profile.rhos]
 
 
 def attack_stages(run: Run) -> list[str]:

@@ -103,14 +103,21 @@ def add_perturbation(output, eps: torch.Tensor):
     return replace_output_tensor(output, h + eps.to(h.dtype))
 
 
+DIRECTIONS = ("gradient", "random")
+
+
 @dataclass
 class VaccineConfig(SFTConfig):
     rho: float = field(default=2.0, metadata={"help": "Perturbation radius; 0 is plain SFT."})
+    direction: str = field(default="gradient", metadata={
+        "help": "gradient: Vaccine's worst-case eps; random: the ablation, a Gaussian direction of the same norm"})
 
     def __post_init__(self):
         super().__post_init__()
         if self.rho < 0:
             raise ValueError(f"VaccineConfig: rho={self.rho} is invalid: the perturbation radius must be >= 0")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"VaccineConfig: direction={self.direction!r} is invalid: use one of {DIRECTIONS}")
 
 
 class VaccineTrainer(PlainLossSFTTrainer):
@@ -174,10 +181,30 @@ class VaccineTrainer(PlainLossSFTTrainer):
         # fp32, whatever the autocast dtype of g: add_perturbation adds it in fp32 under autocast.
         return [self.args.rho * g.float() / (norm.float() + 1e-7) for g in grads]
 
+    def random_perturbations(self, model, inputs) -> list[torch.Tensor]:
+        """RandomVaccine, the ablation: eps_l = rho z_l / ||z|| with z Gaussian and one norm over
+        every layer (and process) as in pass 1, so eps has Vaccine's size and a direction that
+        ignores the loss. No pass 1: every attention output has shape (batch, tokens, hidden).
+        z is drawn from a generator seeded by (seed, step, process), so a resumed run draws what an
+        uninterrupted one did. (The authors' random_vaccine adds N(0, rho) noise per element instead,
+        a perturbation far larger than Vaccine's; README, Deviations.)"""
+        shape = (*inputs["input_ids"].shape, model.config.hidden_size)
+        generator = torch.Generator().manual_seed(
+            (self.args.seed * 1_000_003 + self.state.global_step) * 1_009 + self.accelerator.process_index)
+        z = [torch.randn(shape, generator=generator) for _ in self._attention]
+        squared = sum((t ** 2).sum() for t in z)
+        if self.accelerator.num_processes > 1:
+            squared = self.accelerator.reduce(squared.to(self.accelerator.device), reduction="sum").cpu()
+        norm = torch.sqrt(squared)
+        return [(self.args.rho * t / (norm + 1e-7)).to(self.accelerator.device) for t in z]
+
     def training_step(self, model, inputs, num_items_in_batch=None):
         if self.args.rho == 0:  # eps = 0: pass 1 would be wasted work, and this is SFT exactly
             return super().training_step(model, inputs, num_items_in_batch)
-        eps = self.perturbations(model, inputs, num_items_in_batch)
+        if self.args.direction == "random":
+            eps = self.random_perturbations(model, inputs)
+        else:
+            eps = self.perturbations(model, inputs, num_items_in_batch)
 
         with attention_hooks(self._attention, lambda i, output: add_perturbation(output, eps[i])):
             return super().training_step(model, inputs, num_items_in_batch)
