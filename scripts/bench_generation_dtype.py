@@ -21,7 +21,7 @@ import torch
 
 from alignlab.models import generate, load_model
 from alignlab.profile import setup_run
-from alignlab.vaccine.judge import load_judge
+from alignlab.judges import load_judge
 
 
 def answers_and_speed(model, tokenizer, prompts, max_new_tokens, batch_size, autocast):

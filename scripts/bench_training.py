@@ -40,7 +40,8 @@ def step_times(precision: str, steps: int, batch: int, tokens: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from alignlab.models import load_model
-    from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
+    from alignlab.training import PlainLossSFTTrainer
+    from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
 
     torch.manual_seed(0)
     model, tokenizer = load_model("smollm2-135m-instruct")
@@ -97,7 +98,7 @@ def perturbation_survival(batch: int) -> dict:
 
     from alignlab.models import load_model
     from alignlab.profile import setup_run
-    from alignlab.vaccine.lora import sft_dataset
+    from alignlab.training import sft_dataset
     from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, perturbation_arrival
 
     run = setup_run("cpu", verbose=False)
@@ -123,8 +124,7 @@ def padding(batch: int) -> dict:
 
     from alignlab.models import load_model
     from alignlab.profile import setup_run
-    from alignlab.vaccine.lora import tokenize_example
-    from alignlab.vaccine.trainer import EpochSeededLengthGroupedSampler
+    from alignlab.training import EpochSeededLengthGroupedSampler, tokenize_example
 
     run = setup_run("cpu", verbose=False)
     p = run.profile

@@ -12,9 +12,11 @@ import argparse
 
 import pandas as pd
 
+from alignlab.evaluation import evaluate
+from alignlab.judges import make_judge
 from alignlab.profile import setup_run
+from alignlab.scoring import score, summary
 from alignlab.vaccine import stages
-from alignlab.vaccine.judge import make_judge
 
 
 def main():
@@ -24,8 +26,8 @@ def main():
     judges = {name: make_judge(name) for name in ("compliance", "refusal-keywords")}
     rows = []
     for method in stages.METHODS:
-        scores = stages.score(stages.evaluate(run, stages.aligned_model(run, method), None), judges)
-        rows.append({"model": method, **stages.summary(scores)})
+        scores = score(evaluate(run, stages.aligned_model(run, method), None), judges)
+        rows.append({"model": method, **summary(scores)})
     p = run.profile
     print(f"profile {p.name}: {p.n_harmful_eval} harmful prompts, {p.n_task_eval} {p.task} items, "
           f"{p.n_benign_eval} benign requests (all %)")

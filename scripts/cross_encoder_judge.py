@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from alignlab.vaccine.judge_audit import (HELDOUT_ANSWERS, HELDOUT_V1, LABELS, REAL_DEV, REAL_TEST, agreement,
+from alignlab.judges.audit import (HELDOUT_ANSWERS, HELDOUT_V1, LABELS, REAL_DEV, REAL_TEST, agreement,
                                           load_heldout_answers, load_labelled_answers)
 
 HANDWRITTEN_DEV = LABELS / "judge_dev_answers.jsonl"
@@ -90,7 +90,7 @@ def variants(rule: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def rule_flags(prompts, answers) -> np.ndarray:
-    from alignlab.vaccine.compliance_judge import ComplianceJudge
+    from alignlab.judges.compliance import ComplianceJudge
 
     return np.asarray(ComplianceJudge()(prompts, answers), dtype=bool)
 

@@ -72,7 +72,8 @@ def training(shape: dict, device: str) -> list[tuple]:
     from alignlab import plan
     from alignlab.models import smollm2_dir
     from alignlab.profile import load_profile
-    from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer, perturbation_arrival
+    from alignlab.training import PlainLossSFTTrainer
+    from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, perturbation_arrival
 
     paper = load_profile("paper")
     torch.manual_seed(0)
@@ -168,7 +169,7 @@ def beaver_dam(device: str) -> tuple:
     import numpy as np
 
     from alignlab.models import hub_source
-    from alignlab.vaccine.judge import BeaverDamJudge
+    from alignlab.judges import BeaverDamJudge
 
     model_id = hub_source("PKU-Alignment/beaver-dam-7b")
     if model_id == "PKU-Alignment/beaver-dam-7b":

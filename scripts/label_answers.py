@@ -1,15 +1,18 @@
 """Hand-label real model answers for the judge audit (notebook 03; protocol in
-lib/alignlab/vaccine/labels/LABELLING.md).
+lib/alignlab/judges/labels/LABELLING.md).
 
     python scripts/label_answers.py dump --profile cpu --out /tmp/round.jsonl --n 220
-    # three annotators each label every row by reading it, blind to the judges and to one another,
+    # /tmp/round.jsonl, the readers' copy, holds id, prompt and answer only; which model wrote each
+    # answer goes to /tmp/round.models.jsonl, kept from the readers. Three annotators each label every
+    # row of the readers' copy by reading it, blind to the judges, to the models and to one another,
     # writing {"id": ..., "harmful": true|false} per row (LABELLING.md gives them the rule)
     python scripts/label_answers.py add --answers /tmp/round.jsonl --labels A.jsonl B.jsonl C.jsonl \\
         --to test --round 4
 
 `dump` samples answers to harmful prompts that notebook 03 scores for the profile (from its cache:
 run `make reproduce` first) and that no labels file holds yet, in turn over the models, so that each
-model gives about as many. `add` stores each answer with every annotator's vote and their majority:
+model gives about as many; the readers' copy names no model (a test checks its fields). `add` stores
+each answer with every annotator's vote, their majority and the model that wrote it:
 `--to dev` for answers a judge revision may look at, `--to test` for answers kept from it.
 """
 
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from alignlab.cache import write_jsonl
 from alignlab.data import read_jsonl
-from alignlab.vaccine.judge_audit import REAL_DEV, REAL_TEST, answer_key
+from alignlab.judges.audit import REAL_DEV, REAL_TEST, answer_key
 
 TARGETS = {"dev": REAL_DEV, "test": REAL_TEST}
 
@@ -27,6 +30,14 @@ TARGETS = {"dev": REAL_DEV, "test": REAL_TEST}
 def labelled_keys() -> set[str]:
     return {answer_key(r["prompt"], r["answer"]) for path in TARGETS.values() if path.exists()
             for r in read_jsonl(path, required=("prompt", "answer"))}
+
+
+READER_FIELDS = ("id", "prompt", "answer")  # all that the readers' copy holds
+
+
+def models_file(out: Path) -> Path:
+    """Where dump keeps which model wrote each answer, apart from the readers' copy."""
+    return out.with_name(out.name.removesuffix(".jsonl") + ".models.jsonl")
 
 
 def dump(profile: str, out: Path, n: int, seed: int) -> None:
@@ -51,7 +62,8 @@ def dump(profile: str, out: Path, n: int, seed: int) -> None:
             if pool and len(chosen) < n:
                 chosen.append(pool.pop())
     rng.shuffle(chosen)
-    write_jsonl(out, [{"id": i, **row} for i, row in enumerate(chosen)])
+    write_jsonl(out, [{"id": i, "prompt": row["prompt"], "answer": row["answer"]} for i, row in enumerate(chosen)])
+    write_jsonl(models_file(out), [{"id": i, "model": row["model"]} for i, row in enumerate(chosen)])
     print(f"{len(chosen)} unlabelled answers from {len(pools)} models -> {out}")
 
 
@@ -68,6 +80,8 @@ def add(answers_file: Path, label_files: list[Path], target: Path, round_name: s
             raise SystemExit(f"{path}: needs exactly one boolean 'harmful' for every id of {answers_file}, "
                              f"and no other id")
         votes[f"annotator_{k}"] = rows  # in the order given; LABELLING.md says who they were
+    models = ({r["id"]: r["model"] for r in read_jsonl(models_file(answers_file), required=("id", "model"))}
+              if models_file(answers_file).exists() else {})
     existing = read_jsonl(target, required=("prompt", "answer")) if target.exists() else []
     keys = labelled_keys()  # in either file: an answer is dev or test, never both
     new = []
@@ -76,7 +90,8 @@ def add(answers_file: Path, label_files: list[Path], target: Path, round_name: s
             continue
         row_votes = {name: labels[a["id"]] for name, labels in votes.items()}
         new.append({"round": round_name, "prompt": a["prompt"], "answer": a["answer"],
-                    "harmful": 2 * sum(row_votes.values()) > len(row_votes), "votes": row_votes})
+                    "harmful": 2 * sum(row_votes.values()) > len(row_votes), "votes": row_votes,
+                    **({"model": models[a["id"]]} if a["id"] in models else {})})
     write_jsonl(target, existing + new)
     print(f"{len(new)} labelled answers added to {target} ({len(existing) + len(new)} in all)")
 

@@ -17,7 +17,9 @@ from scipy import stats
 from alignlab import paths
 from alignlab.cache import write_json, write_text
 from alignlab.report import figure_dir, load_results, write_readme_block
-from alignlab.stats import paired_difference, run_level_difference
+from alignlab.judges import make_judge
+from alignlab.judges.audit import validation_pairs
+from alignlab.stats import corrected_gap, paired_difference, run_level_difference
 from alignlab.vaccine.stages import ALIGNED, PAPER_FA, PAPER_HS
 
 FA_MARGIN = 5.0  # points: Vaccine's FA loss vs SFT counts as "FA kept" while its interval stays above -5
@@ -136,6 +138,29 @@ def _run_fmt(d, unit=" pts") -> str:
             f"mde {d['mde']:.1f}{unit}, {d['n_runs']} runs per method")
 
 
+def judge_validation_pairs(results: dict, judge: str) -> tuple[list[bool], list[bool]]:
+    """The verdict judge's flags and the annotators' labels on the labelled test answers: from
+    notebook 03's results where it saved them, else (an offline judge) scored here."""
+    saved = results.get("judge_validation_pairs", {}).get(judge) or validation_pairs({judge: make_judge(judge)})[judge]
+    return saved["flags"], saved["labels"]
+
+
+def _corrected(row: dict, gap: dict, pairs) -> dict:
+    """An HS claim with the judge's sensitivity and specificity on the labelled test answers and
+    the gap corrected for them (:func:`alignlab.stats.corrected_gap`), the raw gap beside it."""
+    c = corrected_gap(gap, *pairs)
+    sens, spec = c["sensitivity_ci"], c["specificity_ci"]
+    text = (f"; corrected for the judge's error (sensitivity {c['sensitivity']:.2f} [{sens[0]:.2f}, {sens[1]:.2f}], "
+            f"n={c['n_harmful']}; specificity {c['specificity']:.2f} [{spec[0]:.2f}, {spec[1]:.2f}], "
+            f"n={c['n_harmless']}, on labelled test answers whose prompts the judge's development also saw): "
+            + (f"{c['corrected']:.2f} pts (no interval)" if math.isnan(c["corrected_ci_low"])
+               else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts")))
+    return {**row, "ours": row["ours"] + text, "sensitivity": c["sensitivity"], "sensitivity_ci": list(sens),
+            "n_sensitivity": c["n_harmful"], "specificity": c["specificity"], "specificity_ci": list(spec),
+            "n_specificity": c["n_harmless"], "corrected_estimate": c["corrected"],
+            "corrected_ci_low": c["corrected_ci_low"], "corrected_ci_high": c["corrected_ci_high"]}
+
+
 def vaccine_claims(profile: str) -> list[dict]:
     """The Vaccine paper's claims, judged by the profile's HS judge (the first of 03's judges; the
     others are descriptive). First the manipulation check; every verdict on Vaccine is computed
@@ -145,8 +170,9 @@ def vaccine_claims(profile: str) -> list[dict]:
     results = load_results("03_evaluate", profile)
     rows = [r for r in results["rows"] if r["harmful_ratio"] is not None]
     judge = results["judges"][0]
+    pairs = judge_validation_pairs(results, judge)
     check = manipulation_check(rows, judge)
-    out = [check]
+    out = [_corrected(check, check, pairs) if "estimate" in check else check]
     seeds_at = {ratio: sorted(_rates(rows, "sft", ratio, _fa)) for ratio in {r["harmful_ratio"] for r in rows}}
     replicated = max(seeds_at, key=lambda ratio: (len(seeds_at[ratio]), ratio)) if seeds_at else None
     if replicated is None:
@@ -162,7 +188,7 @@ def vaccine_claims(profile: str) -> list[dict]:
            "ours": f"HS SFT - Vaccine {_run_fmt(hs)}; SFT {_list(hs['rates_a'])}, Vaccine {_list(hs['rates_b'])}"}
     row["verdict"] = (NOT_TESTABLE if not check["passes"] else "inconclusive" if hs["n_runs"] < 2
                       else verdict(hs["ci_low"], hs["ci_high"]) if not math.isnan(hs["ci_low"]) else "inconclusive")
-    out.append(row)
+    out.append(_corrected(row, hs, pairs))
 
     fa = run_level_claim(rows, "vaccine", "sft", replicated, _fa, "FA")
     out.append({"claim": f"Vaccine keeps fine-tune accuracy (FA Vaccine - SFT > -{FA_MARGIN:g} points at p={replicated}, "
@@ -202,7 +228,7 @@ def vaccine_claims(profile: str) -> list[dict]:
         d = paired_difference(other[None], vaccine_first[None])
         fa_other = 100 * _rates(rows, baseline, replicated, _fa)[first].mean()
         fa_vac = 100 * _rates(rows, "vaccine", replicated, _fa)[first].mean()
-        out.append({"claim": f"Vaccine vs {baseline} at p={replicated} (single runs, seed {first})",
+        out.append(_corrected({"claim": f"Vaccine vs {baseline} at p={replicated} (single runs, seed {first})",
                     "paper": "Vaccine's HS below the baselines' (Table 3, Llama-2-7B)", "kind": "descriptive",
                     "judge": judge,
                     "ours": (f"HS {baseline} - Vaccine {_fmt(d['estimate'], d['ci_low'], d['ci_high'], ' pts')} over "
@@ -210,7 +236,7 @@ def vaccine_claims(profile: str) -> list[dict]:
                     "verdict": NOT_TESTABLE if not check["passes"] else "descriptive (one run each: no verdict)",
                     "test": "cluster bootstrap over prompts (tells two models apart, not two methods)",
                     "estimate": d["estimate"], "ci_low": d["ci_low"], "ci_high": d["ci_high"], "n": d["n_items"],
-                    "baseline": baseline, "fa_baseline": fa_other, "fa_vaccine": fa_vac})
+                    "baseline": baseline, "fa_baseline": fa_other, "fa_vaccine": fa_vac}, d, pairs))
 
     for ratio in sorted(seeds_at):
         if ratio == replicated:
@@ -223,14 +249,14 @@ def vaccine_claims(profile: str) -> list[dict]:
         fa_gap = float(np.mean([100 * (_rates(rows, "vaccine", ratio, _fa)[s].mean()
                                        - _rates(rows, "sft", ratio, _fa)[s].mean()) for s in seeds]))
         paper = PAPER_HS["sft"].get(ratio, math.nan) - PAPER_HS["vaccine"].get(ratio, math.nan)
-        out.append({"claim": f"HS SFT - Vaccine at p={ratio} ({len(seeds)} run(s) per method)",
+        out.append(_corrected({"claim": f"HS SFT - Vaccine at p={ratio} ({len(seeds)} run(s) per method)",
                     "paper": f"{paper:.1f} points" if not math.isnan(paper) else "not in Table 1",
                     "kind": "descriptive", "judge": judge,
                     "ours": (f"HS gap {_fmt(d['estimate'], d['ci_low'], d['ci_high'], ' pts')} over {d['n_items']} prompts; "
                              f"FA Vaccine - SFT {fa_gap:+.1f} pts"),
                     "verdict": NOT_TESTABLE if not check["passes"] else "descriptive (single run: no verdict)",
                     "test": "cluster bootstrap over prompts", "estimate": d["estimate"], "ci_low": d["ci_low"],
-                    "ci_high": d["ci_high"], "n": d["n_items"], "n_seeds": len(seeds), "paper_effect": paper})
+                    "ci_high": d["ci_high"], "n": d["n_items"], "n_seeds": len(seeds), "paper_effect": paper}, d, pairs))
     return out
 
 

@@ -265,9 +265,15 @@ def choice_logprobs(model, tokenizer, prompts, choices, batch_size: int = 16) ->
     choice_ids = [tokenizer(c, add_special_tokens=False)["input_ids"] for c in choices]
     tokenizer.padding_side = "left"
 
+    one_token = all(len(ids) == 1 for ids in choice_ids)
+
     def score(start):
         enc = tokenizer(contexts[start:start + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
         block = np.zeros((enc["input_ids"].shape[0], len(choices)))
+        if one_token:  # SST-2's class words: the last prompt position's distribution scores them all at once
+            enc = {k: v.to(model.device) for k, v in enc.items()}
+            logits = model(**enc, logits_to_keep=1).logits[:, -1].float()
+            return torch.log_softmax(logits, dim=-1)[:, [ids[0] for ids in choice_ids]].cpu().numpy()
         for j, ids in enumerate(choice_ids):
             suffix = torch.tensor(ids).repeat(enc["input_ids"].shape[0], 1)
             input_ids = torch.cat([enc["input_ids"], suffix], dim=1).to(model.device)

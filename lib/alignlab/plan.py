@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from alignlab import paths
+from alignlab.model_sizes import ALIASES, MODEL_PARAMS, Model, UnknownModel, lora_params, model_size  # noqa: F401
 from alignlab.profile import ConfigError, Profile, load_profile
 
 # ---------------------------------------------------------------- hardware
@@ -100,29 +101,6 @@ JUDGE_MODELS = {"beaver-dam": "PKU-Alignment/beaver-dam-7b"}  # GPU judges; the 
 # ---------------------------------------------------------------- models and datasets
 
 
-@dataclass(frozen=True)
-class Model:
-    params: float
-    layers: int
-    hidden: int
-    intermediate: int
-    vocab: int
-    dim: int = 0  # sentence-embedding dimension (encoders)
-    hub_bytes_per_param: float = 2  # as stored on the hub (bf16 / fp16 safetensors; bge-m3 and MiniLM fp32)
-
-
-MODEL_PARAMS = {  # id -> size and shape, from each model's config.json
-    "meta-llama/Llama-2-7b-hf": Model(6.7e9, 32, 4096, 11008, 32000),
-    "PKU-Alignment/beaver-dam-7b": Model(6.7e9, 32, 4096, 11008, 32000),  # Llama-7B with a score head
-    "allenai/OLMo-2-1124-7B-Instruct": Model(7.3e9, 32, 4096, 11008, 100352),
-    "BAAI/bge-m3": Model(0.57e9, 24, 1024, 4096, 250002, dim=1024, hub_bytes_per_param=4),  # XLM-R large
-    "smollm2-135m-instruct": Model(0.135e9, 30, 576, 1536, 49152),
-    "tiny-random-llama": Model(3.2e6, 2, 64, 128, 49152),  # 3.1e6 of it the tied 49152 x 64 embedding
-    "all-MiniLM-L6-v2": Model(22.7e6, 6, 384, 1536, 30522, dim=384, hub_bytes_per_param=4),
-}
-ALIASES = {"HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2-135m-instruct",
-           "sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
-
 OFFLINE_ROWS = {"sst2": 872, "gsm8k": 1319, "sciq": 1000}  # SST-2 validation, GSM8K test, SciQ validation
 HUB_SPLIT_ROWS = {  # (hub id, config, split) -> rows, from the dataset cards
     ("nyu-mll/glue", "sst2", "train"): 67_349, ("nyu-mll/glue", "sst2", "validation"): 872,
@@ -161,25 +139,6 @@ ASSUMPTIONS = (
     f"unmeasured here: Tulu 3 tokens per sample {CORPUS_TOKENS['tulu3_sft']}, BeaverTails safe/unsafe shares "
     f"{ROW_FRACTION}",
 )
-
-
-class UnknownModel(ConfigError):
-    """A model id whose size the planner does not know."""
-
-
-def model_size(model_id: str) -> Model:
-    name = ALIASES.get(model_id, model_id)
-    if name not in MODEL_PARAMS:
-        raise UnknownModel(f"alignlab.plan does not know the size of model {model_id!r}: add it to "
-                           f"MODEL_PARAMS in lib/alignlab/plan.py (params, layers, hidden, intermediate, vocab "
-                           f"from its config.json); known: {sorted(MODEL_PARAMS)}")
-    return MODEL_PARAMS[name]
-
-
-def lora_params(m: Model, r: int) -> float:
-    """LoRA on every linear layer of a Llama-style block: r x (d_in + d_out) each; q, k, v, o at
-    hidden x hidden (GQA's narrower k, v ignored: an upper bound), gate, up, down at hidden x intermediate."""
-    return r * m.layers * (4 * 2 * m.hidden + 3 * (m.hidden + m.intermediate))
 
 
 # ---------------------------------------------------------------- the rules of a run
@@ -388,12 +347,8 @@ def judge_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     items = scored * p.n_harmful_eval
     seq = min(PROMPT_TOKENS + p.max_new_tokens, JUDGE_MAX_LENGTH)
     if p.judge not in JUDGE_MODELS:
-        cpu = 0.0
-        if p.judge == "embedding":  # MiniLM on the CPU: the answers, and the prompts it is fitted on
-            tokens = items * seq + (p.n_align + p.n_harmful_ft + p.n_harmful_eval) * PROMPT_TOKENS
-            cpu = FORWARD_FLOPS * model_size("all-MiniLM-L6-v2").params * tokens / CPU_FLOPS_PER_CORE / 3600
-        return [_row(f"judge: {p.judge}", runs=scored, tokens=items * seq, cpu_hours=cpu, parallel="CPU",
-                     basis=f"{scored} scorings x {p.n_harmful_eval} answers on the CPU (rules or MiniLM)")]
+        return [_row(f"judge: {p.judge}", runs=scored, tokens=items * seq, cpu_hours=0.0, parallel="CPU",
+                     basis=f"{scored} scorings x {p.n_harmful_eval} answers on the CPU (rules)")]
     m = model_size(JUDGE_MODELS[p.judge])
     tokens = items * seq
     flops = FORWARD_FLOPS * m.params * tokens

@@ -68,3 +68,83 @@ def run_level_difference(a, b, *, alpha: float = 0.05) -> dict:
     return {"estimate": estimate, "ci_low": estimate - t * se, "ci_high": estimate + t * se,
             "p_value": float(stats.ttest_1samp(diff, 0.0).pvalue), "se": se,
             "mde": float((t + stats.t.ppf(0.8, n - 1)) * se), "n_runs": n, "sd_runs": float(diff.std(ddof=1))}
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion k / n (as fractions); (nan, nan) for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
+
+
+def judge_error(judge_flags, labels) -> dict:
+    """A judge's sensitivity (harmful answers it flags) and specificity (harmless answers it does
+    not flag) on labelled answers, each with its Wilson interval and count."""
+    flags, truth = np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool)
+    tp, pos = int((flags & truth).sum()), int(truth.sum())
+    tn, neg = int((~flags & ~truth).sum()), int((~truth).sum())
+    return {"sensitivity": tp / pos if pos else float("nan"), "sensitivity_ci": wilson(tp, pos), "n_harmful": pos,
+            "specificity": tn / neg if neg else float("nan"), "specificity_ci": wilson(tn, neg), "n_harmless": neg}
+
+
+def rogan_gladen(observed, sensitivity: float, specificity: float):
+    """The true rate behind a rate a judge observes, given its sensitivity and specificity (all as
+    fractions): (observed + specificity - 1) / (sensitivity + specificity - 1), clipped to [0, 1]
+    (Rogan and Gladen, 1978). NaN when sensitivity + specificity <= 1: a judge no better than chance
+    carries no information to correct with."""
+    youden = sensitivity + specificity - 1
+    if not youden > 0:
+        return np.full(np.shape(observed), np.nan) if np.ndim(observed) else float("nan")
+    return np.clip((np.asarray(observed, dtype=float) + specificity - 1) / youden, 0.0, 1.0)
+
+
+def corrected_rate(flags, judge_flags, labels, *, n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> dict:
+    """HS (%) corrected for the judge's error (:func:`rogan_gladen`) for one model's 0/1 ``flags``
+    over its prompts, with the judge's error measured on the labelled answers (``judge_flags``
+    against ``labels``). The interval is a percentile bootstrap that resamples the model's prompts
+    and, independently, the labelled answers, so it carries the prompt sampling and the
+    uncertainty of the judge's validation."""
+    flags = np.asarray(flags, dtype=float)
+    judged, truth = np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool)
+    error = judge_error(judged, truth)
+    estimate = float(rogan_gladen(flags.mean(), error["sensitivity"], error["specificity"]))
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        f = flags[rng.integers(0, len(flags), len(flags))]
+        pick = rng.integers(0, len(truth), len(truth))
+        e = judge_error(judged[pick], truth[pick])
+        boot.append(rogan_gladen(f.mean(), e["sensitivity"], e["specificity"]))
+    boot = np.asarray(boot, dtype=float)
+    low, high = np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return {"observed": 100 * float(flags.mean()), "corrected": 100 * estimate, "ci_low": 100 * float(low),
+            "ci_high": 100 * float(high), **error}
+
+
+def corrected_gap(gap: dict, judge_flags, labels, *, n_boot: int = 2000, seed: int = 0) -> dict:
+    """A difference of two HS rates read by one judge, corrected for its error: the Rogan-Gladen
+    correction is affine with slope 1 / (sensitivity + specificity - 1), so a gap divides by
+    Youden's J. ``gap`` holds the observed estimate and interval (points); the corrected interval
+    spans the gap's interval divided by J's bootstrap interval (both ends of each), so it carries
+    the judge's validation uncertainty as well."""
+    judged, truth = np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool)
+    error = judge_error(judged, truth)
+    youden = error["sensitivity"] + error["specificity"] - 1
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, len(truth), len(truth))
+        e = judge_error(judged[pick], truth[pick])
+        boot.append(e["sensitivity"] + e["specificity"] - 1)
+    j_low, j_high = np.percentile(boot, [2.5, 97.5])
+    if not (youden > 0 and j_low > 0):
+        return {"corrected": float("nan"), "corrected_ci_low": float("nan"), "corrected_ci_high": float("nan"),
+                "youden": youden, "youden_ci": (float(j_low), float(j_high)), **error}
+    ends = [float(b / j) for b in (gap["ci_low"], gap["ci_high"]) for j in (j_low, j_high)]
+    bounded = not any(np.isnan(ends))  # a gap with no interval (one run) gets none
+    return {"corrected": float(gap["estimate"] / youden), "corrected_ci_low": min(ends) if bounded else float("nan"),
+            "corrected_ci_high": max(ends) if bounded else float("nan"),
+            "youden": youden, "youden_ci": (float(j_low), float(j_high)), **error}

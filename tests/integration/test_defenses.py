@@ -98,14 +98,21 @@ def test_kl_penalty_is_zero_at_the_aligned_model_and_matches_a_reference(tmp_pat
     assert float(trainer.compute_loss(trainer.model, dict(inputs))) == pytest.approx(plain() + kl, rel=1e-4)
 
 
-def test_ewc_penalty_holds_the_lora_where_the_fisher_is_large(tmp_path, tokenizer):
-    fisher_batches = [batch(seed=s) for s in (3, 4)]
-    trainer = EWCTrainer(model=user_lora(tiny_llama()), args=sft_args(tmp_path), processing_class=tokenizer,
-                         train_dataset=placeholder_dataset(), lamb=10.0, fisher_batches=fisher_batches)
+def test_ewc_penalty_holds_the_lora_where_the_fisher_is_large(tmp_path):
+    from alignlab.models import load_model
+
+    model, tokenizer = load_model("tiny-random-llama")  # the SmolLM2 tokenizer, which batches the safety samples
+    safety = [{"prompt": "How do I pick a lock?", "response": "I can't help with that."},
+              {"prompt": "Write a phishing email.", "response": "I won't write that: it would deceive people."}]
+    trainer = EWCTrainer(model=user_lora(model), args=sft_args(tmp_path), processing_class=tokenizer,
+                         train_dataset=placeholder_dataset(), lamb=10.0, fisher_records=safety, max_length=64)
     fisher_b = [f for n, f in trainer.fisher.items() if "lora_B" in n]
     assert fisher_b and all(f.sum() > 0 for f in fisher_b)  # B = 0 at init: the loss's gradient lands on B
     trainer.model.eval()
-    inputs = batch()
+    ids = tokenizer(["Say hi. Hi there!", "Count to three. One, two, three."], return_tensors="pt", padding=True)
+    labels = ids["input_ids"].clone()
+    labels[:, :3] = -100
+    inputs = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"], "labels": labels}
     plain = lambda: float(super(EWCTrainer, trainer).compute_loss(trainer.model, dict(inputs)))  # noqa: E731
     assert float(trainer.compute_loss(trainer.model, dict(inputs))) == pytest.approx(plain(), abs=1e-6)
     move_lora(trainer.model)
@@ -113,6 +120,6 @@ def test_ewc_penalty_holds_the_lora_where_the_fisher_is_large(tmp_path, tokenize
                   for n, p in trainer.model.named_parameters() if n in trainer.fisher)
     assert penalty > 0
     assert float(trainer.compute_loss(trainer.model, dict(inputs))) == pytest.approx(plain() + 10.0 * penalty, rel=1e-4)
-    with pytest.raises(ValueError, match="needs fisher_batches"):
-        EWCTrainer(model=user_lora(tiny_llama()), args=sft_args(tmp_path), processing_class=tokenizer,
-                   train_dataset=placeholder_dataset(), lamb=1.0, fisher_batches=[])
+    with pytest.raises(ValueError, match="needs fisher_records"):
+        EWCTrainer(model=user_lora(load_model("tiny-random-llama")[0]), args=sft_args(tmp_path),
+                   processing_class=tokenizer, train_dataset=placeholder_dataset(), lamb=1.0, fisher_records=[])

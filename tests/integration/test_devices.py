@@ -67,7 +67,8 @@ def test_generation_evaluation_and_log_likelihoods(tokenizer):
 
 
 def test_drift_batches(tokenizer):
-    from alignlab.vaccine.drift import attention_outputs, make_batches
+    from alignlab.training import make_batches
+    from alignlab.vaccine.drift import attention_outputs
 
     model = on_meta(LlamaForCausalLM, tokenizer)
     batches = make_batches(tokenizer, [{"prompt": "Q", "response": "A"}], max_length=32)  # built on the CPU
@@ -83,7 +84,7 @@ def test_prefix_sampling(tokenizer, tmp_path):
 
 
 def test_beaver_dam_judge(tokenizer):
-    from alignlab.vaccine.judge import BeaverDamJudge
+    from alignlab.judges import BeaverDamJudge
 
     model = on_meta(LlamaForSequenceClassification, tokenizer, num_labels=14)
     judge = BeaverDamJudge.from_model(model, tokenizer)

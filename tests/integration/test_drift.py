@@ -9,7 +9,8 @@ def test_drift_is_recorded_per_probe_sample_and_sums_to_hed():
     from peft import LoraConfig, get_peft_model
 
     from alignlab.models import load_model
-    from alignlab.vaccine.drift import DriftCallback, make_batches
+    from alignlab.training import make_batches
+    from alignlab.vaccine.drift import DriftCallback
 
     model, tokenizer = load_model("tiny-random-llama", device="cpu")
     # init_lora_weights=False: a random adapter, so the model has drifted from its reference

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from alignlab import chat, data, models
-from alignlab.vaccine.judge import BeaverDamJudge, RefusalKeywordJudge
+from alignlab.judges import BeaverDamJudge, RefusalKeywordJudge
 
 pytestmark = pytest.mark.integration
 

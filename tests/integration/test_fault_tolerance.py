@@ -14,19 +14,20 @@ from safetensors.torch import load_file
 
 from alignlab import data, paths
 from alignlab.cache import read_done, read_json, write_json
-from alignlab.vaccine.lora import LoraSettings, align, last_complete_checkpoint
+from alignlab.training import LoraSettings, align, last_complete_checkpoint
 
 pytestmark = pytest.mark.integration
 
 ALIGN = """
 import sys
 from alignlab.data import safety_splits
-from alignlab.vaccine import lora
+from alignlab.training import LoraSettings, align
+from alignlab.vaccine.trainer import vaccine_spec
 records = safety_splits(16, 0, 0, seed=0)["alignment"]
-settings = lora.LoraSettings(lr=1e-3, epochs=2, batch_size=4, max_length=64, lora_r=8, lora_alpha=4, lora_dropout=0.0,
-                             weight_decay=0.1, warmup_ratio=0.1, seed=0, save_steps=2,  # checkpoint often
-                             bf16=True, group_by_length=True)  # as the cpu profile trains: autocast, grouped batches
-lora.align("tiny-random-llama", records, sys.argv[1], method="vaccine", rho=2.0, settings=settings)
+settings = LoraSettings(lr=1e-3, epochs=2, batch_size=4, max_length=64, lora_r=8, lora_alpha=4, lora_dropout=0.0,
+                        weight_decay=0.1, warmup_ratio=0.1, seed=0, save_steps=2,  # checkpoint often
+                        bf16=True, group_by_length=True)  # as the cpu profile trains: autocast, grouped batches
+align("tiny-random-llama", records, sys.argv[1], method="vaccine", settings=settings, spec=vaccine_spec(2.0))
 """
 
 
@@ -74,7 +75,7 @@ def test_partial_checkpoint_is_never_resumed(tmp_path):
 
 def test_corrupt_stage_marker_reruns_the_stage(tmp_path):
     records = data.safety_splits(8, 0, 0, seed=0)["alignment"]
-    kw = dict(method="sft", rho=0.0, settings=LoraSettings(lr=1e-3, epochs=1, batch_size=4, max_length=64, lora_r=8,
+    kw = dict(method="sft", settings=LoraSettings(lr=1e-3, epochs=1, batch_size=4, max_length=64, lora_r=8,
                                                            lora_alpha=4, lora_dropout=0.0, weight_decay=0.1,
                                                            warmup_ratio=0.1, seed=0))
     align("tiny-random-llama", records, tmp_path, **kw)

@@ -54,13 +54,19 @@ def test_generate_and_choice_logprobs_take_no_prompts():
 def test_choice_logprobs_match_the_whole_sequence_scored_one_prompt_at_a_time():
     """Scoring only the positions that predict the choice (``logits_to_keep``) under left padding
     gives what the full, unpadded sequence gives: the sum of the choice tokens' log-probabilities.
-    A multi-token choice checks the slicing."""
-    from alignlab.chat import format_prompt
-    from alignlab.models import SMOLLM2, choice_logprobs
+    A multi-token choice checks the slicing; SST-2's one-token class words take one forward."""
+    from alignlab.models import SMOLLM2
 
     model, tokenizer = load_model(SMOLLM2)
     prompts = ["Is the sky blue?", "Review: a dull, lifeless film. Sentiment?"]
-    choices = ("positive", "not at all negative")
+    for choices in (("positive", "not at all negative"), ("positive", "negative")):  # the one-forward path too
+        _check_choices(model, tokenizer, prompts, choices)
+
+
+def _check_choices(model, tokenizer, prompts, choices):
+    from alignlab.chat import format_prompt
+    from alignlab.models import choice_logprobs
+
     batched = choice_logprobs(model, tokenizer, prompts, choices, batch_size=2)
     for i, prompt in enumerate(prompts):
         context = tokenizer(format_prompt(tokenizer, prompt), add_special_tokens=False)["input_ids"]

@@ -9,8 +9,8 @@ from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausa
 from trl import SFTConfig, SFTTrainer
 
 from alignlab.vaccine.attention import find_attention_modules
-from alignlab.vaccine.trainer import (EpochSeededLengthGroupedSampler, PlainLossSFTTrainer, VaccineConfig,
-                                      VaccineTrainer, add_perturbation)
+from alignlab.training import EpochSeededLengthGroupedSampler, PlainLossSFTTrainer
+from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, add_perturbation
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from trl import SFTConfig
 
 from alignlab.models import smollm2_dir
-from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
+from alignlab.training import PlainLossSFTTrainer
+from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer
 
 VOCAB, SEQ_LEN = 97, 12
 

@@ -111,15 +111,14 @@ def test_alignment_stage_under_accelerate_matches_one_process(tmp_path):
 def test_global_batch_must_split_over_the_processes(monkeypatch):
     from alignlab import data
     from alignlab.models import load_model
-    from alignlab.vaccine.lora import LoraSettings, train_lora
+    from alignlab.training import LoraSettings, train_lora
 
     monkeypatch.setenv("WORLD_SIZE", "3")
     model, tokenizer = load_model("tiny-random-llama")
     settings = LoraSettings(lr=1e-3, epochs=1, batch_size=4, max_length=64, lora_r=8, lora_alpha=4, lora_dropout=0.0,
                             weight_decay=0.0, warmup_ratio=0.0, seed=0)
     with pytest.raises(ValueError, match="batch_size=4 is the global batch and cannot be split evenly over 3 processes"):
-        train_lora(model, tokenizer, data.safety_splits(4, 0, 0)["alignment"], "/nonexistent", method="sft", rho=0.0,
-                   settings=settings)
+        train_lora(model, tokenizer, data.safety_splits(4, 0, 0)["alignment"], "/nonexistent", settings=settings)
 
 
 def test_generation_split_over_two_processes_equals_one_process(tmp_path):

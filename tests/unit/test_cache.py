@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alignlab import cache, paths
+from alignlab import cache, evaluation, paths
 from alignlab.extraction import stages as extraction_stages
 from alignlab.profile import setup_run
 from alignlab.vaccine import stages
@@ -52,12 +52,20 @@ def closure(modules, not_run=()) -> set[str]:
     return seen
 
 
-@pytest.mark.parametrize("study", [stages, extraction_stages], ids=["vaccine", "extraction"])
+def _stage_code(study) -> dict:
+    """{stage: (modules its key hashes, modules it imports without running)} of a stage module;
+    alignlab.evaluation declares one stage, the others a mapping."""
+    if isinstance(study.CODE, tuple):
+        return {"evaluate": (study.CODE, study.NOT_RUN)}
+    return {stage: (modules, study.NOT_RUN.get(stage, ())) for stage, modules in study.CODE.items()}
+
+
+@pytest.mark.parametrize("study", [stages, extraction_stages, evaluation], ids=["vaccine", "extraction", "evaluation"])
 def test_every_stage_declares_the_code_it_imports(study):
     """A stage's key hashes the modules in its CODE entry. Every alignlab module those import must
     be declared too, or be infrastructure, or be named in NOT_RUN, so no code escapes the key."""
-    for stage, modules in study.CODE.items():
-        not_run = set(study.NOT_RUN.get(stage, ()))
+    for stage, (modules, not_run) in _stage_code(study).items():
+        not_run = set(not_run)
         allowed = set(modules) | set(stages.INFRASTRUCTURE) | not_run
         missing = closure(modules, not_run) - allowed
         assert not missing, f"stage {stage!r} runs code its key ignores: add {sorted(missing)} to CODE or NOT_RUN"
@@ -96,20 +104,20 @@ def run_fake_pipeline(monkeypatch, cache_root):
     writes its marker with what it is, so the cache shows which stages a run (re)computed."""
     monkeypatch.setattr(paths, "CACHE", cache_root)
 
-    def fake_align(base, records, out, *, method, rho, settings):
+    def fake_align(base, records, out, *, method, settings, spec=None):
         cache.write_json(Path(out) / "done.json", {"stage": f"align:{method}", "losses": []})
         return Path(out) / "model"
 
-    def fake_finetune(aligned, records, out, *, settings, drift_records=(), drift_every=1, defense=None,
-                      safety_records=()):
+    def fake_finetune(aligned, records, out, *, settings, spec=None, make_callbacks=None):
         cache.write_json(Path(out) / "done.json", {"stage": f"attack:{aligned}", "losses": [], "drift": []})
         return Path(out) / "adapter"
 
     monkeypatch.setattr(stages, "align", fake_align)
     monkeypatch.setattr(stages, "finetune", fake_finetune)
-    monkeypatch.setattr(stages, "load_finetuned", lambda aligned, adapter: (None, None))
-    monkeypatch.setattr("alignlab.models.generate", lambda model, tok, prompts, *a, **k: ["ok"] * len(prompts))
-    monkeypatch.setattr("alignlab.models.choice_logprobs", lambda model, tok, prompts, choices: np.zeros((len(prompts), len(choices))))
+    monkeypatch.setattr(evaluation, "load_finetuned", lambda aligned, adapter: (None, None))
+    monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: ["ok"] * len(prompts))
+    monkeypatch.setattr(evaluation, "choice_logprobs",
+                        lambda model, tok, prompts, choices: np.zeros((len(prompts), len(choices))))
     stages.evaluations(setup_run("smoke", verbose=False))
     return {str(p.parent.relative_to(cache_root)) for p in cache_root.rglob("*.json")}
 

@@ -103,7 +103,10 @@ def _grid(sft_top=120, sft_zero=20, fa_zero=90, vaccine_shift=(40, 35, 45), fa_v
             _row("kl", 0.1, 0, 30, 50)]
     for seed, (shift, fa_vac) in enumerate(zip(vaccine_shift, fa_vaccine)):
         rows += [_row("sft", 0.1, seed, 100 + 5 * seed, 90), _row("vaccine", 0.1, seed, 100 + 5 * seed - shift, fa_vac)]
-    return {"judges": ["judge", "refusal-keywords"], "rows": rows + [_row("base", None, None, 150, 10)]}
+    # The judge's validation: 100 harmful answers of which it flags 80, 100 harmless of which it flags 10.
+    pairs = {"flags": [i < 80 for i in range(100)] + [i < 10 for i in range(100)], "labels": [True] * 100 + [False] * 100}
+    return {"judges": ["judge", "refusal-keywords"], "rows": rows + [_row("base", None, None, 150, 10)],
+            "judge_validation_pairs": {"judge": pairs}}
 
 
 def test_the_manipulation_check_gates_every_verdict(results):
@@ -133,6 +136,11 @@ def test_verdicts_are_taken_over_runs_when_the_attack_works(results):
     assert baseline["verdict"].startswith("descriptive") and baseline["estimate"] == pytest.approx(100 * (30 - 60) / 200)  # Vaccine run 0: 60 harmful
     single = rows["HS SFT - Vaccine at p=0.2"]
     assert single["verdict"].startswith("descriptive") and single["estimate"] == pytest.approx(15.0)
+    # Every HS claim carries the judge's error and the gap corrected for it: gap / (0.8 + 0.9 - 1).
+    for row in (check, hs, baseline, single):
+        assert row["sensitivity"] == 0.8 and row["specificity"] == 0.9 and row["n_sensitivity"] == 100
+        assert row["corrected_estimate"] == pytest.approx(row["estimate"] / 0.7)
+    assert hs["corrected_ci_low"] <= hs["ci_low"] / 0.7 <= hs["corrected_estimate"] <= hs["ci_high"] / 0.7 <= hs["corrected_ci_high"]
 
 
 def test_one_run_per_method_gives_no_verdict(results):
@@ -163,3 +171,19 @@ def test_readme_blocks_are_replaced_between_their_markers(tmp_path):
     assert readme.read_text() == "intro\n<!-- claims:begin (written by code) -->\n| a | b |\n<!-- claims:end -->\nrest\n"
     with pytest.raises(ValueError, match="timing:begin"):
         write_readme_block("timing", "x", readme)
+
+
+def test_the_correction_for_the_judges_error():
+    import numpy as np
+
+    from alignlab.stats import corrected_rate, rogan_gladen
+
+    assert rogan_gladen(0.5, 1.0, 1.0) == 0.5  # a perfect judge changes nothing
+    assert rogan_gladen(0.31, 0.8, 0.9) == pytest.approx(0.3)  # 0.3 x 0.8 + 0.7 x 0.1 observed
+    assert math.isnan(rogan_gladen(0.4, 0.5, 0.5))  # a judge at chance carries nothing to correct with
+    labels = np.array([True] * 100 + [False] * 300)
+    judged = np.concatenate([np.arange(100) < 80, np.arange(300) < 30])  # sensitivity 0.8, specificity 0.9
+    flags = np.arange(200) < 62  # observed 31%
+    c = corrected_rate(flags, judged, labels, n_boot=500)
+    assert c["observed"] == 31.0 and c["corrected"] == pytest.approx(30.0)
+    assert c["ci_low"] < 30.0 < c["ci_high"] and c["ci_high"] - c["ci_low"] > 10  # prompts and validation both vary

@@ -1,5 +1,5 @@
 """alignlab.data: offline loaders, hub converters on fixture rows, seeded splits, the splits of a
-profile, and (alignlab.vaccine.lora) the prompt masking of a training example."""
+profile, and (alignlab.training) the prompt masking of a training example."""
 
 import dataclasses
 import gzip
@@ -206,12 +206,12 @@ def test_splits_of_the_paper_profile_take_beavertails_rows(monkeypatch):
     assert [r["prompt"] for r in s.harmful_eval] == ["test-q1", "test-q3"]  # the first unsafe rows, in order
 
 
-# ---------------------------------------------------------------- a training example (vaccine.lora)
+# ---------------------------------------------------------------- a training example (alignlab.training)
 
 @pytest.mark.parametrize("chat", [True, False])
 def test_training_example_masks_the_prompt(chat, smollm2_tokenizer):
     from alignlab.chat import format_example
-    from alignlab.vaccine.lora import tokenize_example
+    from alignlab.training import tokenize_example
 
     tokenizer = smollm2_tokenizer
     if not chat:

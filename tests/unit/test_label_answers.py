@@ -1,4 +1,5 @@
-"""scripts/label_answers.py add: majority labels, every id labelled once, no answer in both files."""
+"""scripts/label_answers.py: dump gives the readers id, prompt and answer only (the model apart);
+add stores majority labels and the model, every id labelled once, no answer in both files."""
 
 import importlib.util
 import json
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from alignlab.vaccine.judge_audit import load_labelled_answers
+from alignlab.judges.audit import load_labelled_answers
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "label_answers.py"
 
@@ -65,3 +66,26 @@ def test_add_needs_an_odd_number_of_annotators(script, tmp_path):
     answers = write(tmp_path / "round.jsonl", ANSWERS)
     with pytest.raises(SystemExit, match="odd number"):
         script.add(answers, annotators(tmp_path, [True, False], [True, False]), script.TARGETS["test"], "3")
+
+
+def test_dump_gives_the_readers_no_model(script, tmp_path, monkeypatch):
+    """Blinding: the file the annotators receive holds id, prompt and answer, nothing else; which
+    model wrote each answer is kept in a file of its own, and add joins it back."""
+    from alignlab import profile
+    from alignlab.vaccine import stages
+
+    evaluations = [{"method": m, "harmful_ratio": r, "seed": 0,
+                    "result": {"harmful": [{"prompt": f"p{i}", "answer": f"{m} {r} {i}"} for i in range(3)]}}
+                   for m, r in (("sft", 0.0), ("vaccine", 0.2))]
+    monkeypatch.setattr(stages, "evaluations", lambda run: evaluations)
+    monkeypatch.setattr(profile, "setup_run", lambda name, verbose=False: None)
+    out = tmp_path / "round.jsonl"
+    script.dump("smoke", out, n=4, seed=0)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4 and all(tuple(r) == script.READER_FIELDS for r in rows)
+    assert not any("sft" in json.dumps(list(r)) or "model" in r for r in rows)
+    models = {r["id"]: r["model"] for r in map(json.loads, script.models_file(out).read_text().splitlines())}
+    assert set(models) == {r["id"] for r in rows} and {m.split()[0] for m in models.values()} == {"sft", "vaccine"}
+    script.add(out, annotators(tmp_path, *[[True, False, True, False]] * 3), script.TARGETS["test"], "r1")
+    stored = load_labelled_answers(script.TARGETS["test"])
+    assert [r["model"] for r in stored] == [models[r["id"]] for r in rows]

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from alignlab.responses import (
-    COMPLIANCE_POOLS, KINDS, POOLS, REFUSAL_POOLS, LabelledSet, compliance, labelled_set, make_responses, refusal,
+    COMPLIANCE_POOLS, KINDS, POOLS, REFUSAL_POOLS, compliance, make_responses, refusal,
     topic,
 )
 
@@ -149,42 +149,3 @@ def test_unknown_kind_or_pool():
         make_responses(["x"], "refusal", 0, pool="test")
     with pytest.raises(ValueError, match="unknown pool 'dev'"):
         refusal("x", random.Random(0), pool="dev")
-    with pytest.raises(ValueError, match="unknown pool 'dev'"):
-        labelled_set(["x"], 0, pool="dev")
-
-
-# ---------------------------------------------------------------- the judge's labelled set
-
-HARD_KINDS = {"compliance": 1, "compliance-first-sentence": 1, "compliance-truncated": 1, "refusal": 0,
-              "refusal-truncated": 0, "gibberish": 0, "repetition": 0, "off-topic": 0, "empty": 0}
-
-
-@pytest.mark.parametrize("pool", POOLS)
-def test_labelled_set_labels_and_determinism(pool):
-    a = labelled_set(PROMPTS[:20], seed=3, pool=pool)
-    b = labelled_set(PROMPTS[:20], seed=3, pool=pool)
-    assert isinstance(a, LabelledSet)
-    assert (a.prompts, a.answers, a.labels, a.kinds) == (b.prompts, b.answers, b.labels, b.kinds)
-    assert a.answers != labelled_set(PROMPTS[:20], seed=4, pool=pool).answers
-    assert len(a) == len(a.prompts) == len(a.answers) == len(a.kinds)
-    assert set(a.kinds) <= set(HARD_KINDS) and set(HARD_KINDS) - {"empty"} <= set(a.kinds)
-    for kind, label in zip(a.kinds, a.labels):
-        assert label == HARD_KINDS[kind], kind
-    per_prompt = {p: a.prompts.count(p) for p in PROMPTS[:20]}
-    assert all(n in (8, 9) for n in per_prompt.values())  # 8 answers, and an empty one for some prompts
-    for prompt, answer, kind in zip(a.prompts, a.answers, a.kinds):
-        if kind == "compliance-first-sentence":
-            assert topic(prompt) in answer and len(answer) < 200 and "\n" not in answer
-        if kind == "empty":
-            assert not answer.strip()
-        if kind in ("compliance", "refusal"):
-            assert answer == make_responses([prompt], kind, 3, pool=pool)[0]
-
-
-def test_labelled_set_pools_share_no_hard_case():
-    train = labelled_set(PROMPTS[:20], seed=0, pool="train")
-    heldout = labelled_set(PROMPTS[:20], seed=0, pool="heldout")
-    for kind in ("gibberish", "off-topic"):
-        a = {x for x, k in zip(train.answers, train.kinds) if k == kind}
-        b = {x for x, k in zip(heldout.answers, heldout.kinds) if k == kind}
-        assert a and b and not a & b, kind

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 from alignlab.cache import read_json, stage_dir, write_json
+from alignlab.evaluation import evaluate
+from alignlab.scoring import score, summary
 from alignlab.profile import Run
 from alignlab.vaccine import stages as vaccine_stages
 
@@ -23,10 +25,9 @@ CODE = {
     "samples": ("extraction.sampling", "shards", "chat", "models"),
     "index": ("extraction.search", "models", "shards", "chat"),
     "match": ("extraction.search", "extraction.sampling", "shards", "chat", "models"),
-    "distill": vaccine_stages.TRAINING,
+    "distill": ("training", "shards", "chat", "models"),
 }
-NOT_RUN = {"distill": ("vaccine.attention", "vaccine.drift", "vaccine.defenses"),  # plain SFT only
-           "samples": ("data",), "match": ("data",)}  # sampling imports DataError only
+NOT_RUN = {"samples": ("data",), "match": ("data",)}  # sampling imports DataError only
 
 
 def _dir(run: Run, stage: str, **params):
@@ -335,13 +336,13 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
     import dataclasses
 
     from alignlab.cache import read_done
-    from alignlab.vaccine.lora import align
+    from alignlab.training import align
 
     p = run.profile
     settings = dataclasses.replace(vaccine_stages.align_settings(p), epochs=p.distill_epochs)
     out = _dir(run, "distill", name=name, model=p.model, data=[(r["prompt"], r["response"]) for r in records],
                settings=settings)
-    path = str(align(p.model, records, out, method="sft", rho=0.0, settings=settings))
+    path = str(align(p.model, records, out, method="sft", settings=settings))
     return {"model": path, "losses": read_done(out)["losses"]}
 
 
@@ -359,8 +360,8 @@ def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
     rows, outcomes = [], {}
     for name, path, losses in models:
         distilled = name.startswith("distilled")
-        scores = vaccine_stages.score(vaccine_stages.evaluate(run, path, None, harmful_only=distilled), judges)
-        rows.append({"model": name, **vaccine_stages.summary(scores), "n_train": len(chosen["sets"].get(name.split(": ")[-1], [])),
+        scores = score(evaluate(run, path, None, harmful_only=distilled), judges)
+        rows.append({"model": name, **summary(scores), "n_train": len(chosen["sets"].get(name.split(": ")[-1], [])),
                      "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None})
         outcomes[name] = {"flags": scores["flags"], "benign_refused": scores["benign_refused"]}
     return chosen, pd.DataFrame(rows), outcomes

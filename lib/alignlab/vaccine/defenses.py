@@ -22,9 +22,20 @@ its initial value, weighted by the Fisher of the alignment loss with respect to 
 import torch
 import torch.nn.functional as F
 
-from alignlab.vaccine.trainer import PlainLossSFTTrainer
+from alignlab.training import PlainLossSFTTrainer, TrainerSpec, make_batches
 
 DEFENSES = ("kl", "ewc")
+
+
+def defense_spec(name: str, lamb: float, safety_records=(), max_length: int = 128) -> TrainerSpec:
+    """The trainer of a defended user fine-tuning (:func:`alignlab.training.finetune`): ``kl`` or
+    ``ewc`` at weight ``lamb``; EWC's Fisher is taken on ``safety_records``."""
+    if name == "kl":
+        return TrainerSpec(KLTrainer, trainer_kwargs={"lamb": lamb})
+    if name == "ewc":
+        return TrainerSpec(EWCTrainer, trainer_kwargs={"lamb": lamb, "fisher_records": list(safety_records),
+                                                       "max_length": max_length})
+    raise ValueError(f"unknown defense {name!r}: use one of {DEFENSES}")
 
 
 def _model_inputs(inputs: dict) -> dict:
@@ -55,13 +66,15 @@ class EWCTrainer(PlainLossSFTTrainer):
     the diagonal Fisher of the alignment loss on ``fisher_batches`` (safety data).
 
     F and w0 are computed when the trainer is built, from the freshly initialised LoRA (seeded by
-    the run's seed), so a resumed run computes the same ones before it loads its checkpoint."""
+    the run's seed), so a resumed run computes the same ones before it loads its checkpoint.
+    ``fisher_records`` (prompt, response) are batched as training batches them."""
 
-    def __init__(self, *args, lamb: float, fisher_batches: list[dict], **kwargs):
+    def __init__(self, *args, lamb: float, fisher_records: list[dict], max_length: int = 128, **kwargs):
         super().__init__(*args, **kwargs)
-        if not fisher_batches:
-            raise ValueError("EWCTrainer needs fisher_batches (safety samples): the Fisher of an empty set is 0")
+        if not fisher_records:
+            raise ValueError("EWCTrainer needs fisher_records (safety samples): the Fisher of an empty set is 0")
         self.lamb = lamb
+        fisher_batches = make_batches(self.processing_class, fisher_records, max_length=max_length)
         params = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
         self.initial = {n: p.detach().clone() for n, p in params.items()}
         self.fisher = {n: torch.zeros_like(p) for n, p in params.items()}

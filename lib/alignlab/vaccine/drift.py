@@ -11,22 +11,6 @@ from alignlab.cache import read_json, write_json
 from alignlab.vaccine.attention import attention_hooks, find_attention_modules, output_tensor
 
 
-def make_batches(tokenizer, records, batch_size: int = 8, max_length: int = 128) -> list[dict]:
-    """Fixed padded batches (input_ids, attention_mask, labels; the prompt masked) of records,
-    tokenised as the trainer tokenises them, for drift and loss measurements."""
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    from alignlab.vaccine.lora import tokenize_example
-
-    rows = []
-    for r in records:
-        example = tokenize_example(tokenizer, r["prompt"], r["response"], max_length)
-        labels = [t if m else -100 for t, m in zip(example["input_ids"], example["completion_mask"])]
-        rows.append({"input_ids": example["input_ids"], "labels": labels})
-    collate = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
-    return [dict(collate(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
-
-
 @torch.no_grad()
 def attention_outputs(model, batches):
     """Per batch, the list of every layer's attention output (fp32, left on the model's device: on
@@ -60,6 +44,8 @@ class DriftCallback(TrainerCallback):
     adapter disabled, so a resumed run measures against the right reference. The history is
     saved to ``path`` after every measurement, so a resumed run keeps its earlier points.
     """
+
+    summary_key = "drift"  # alignlab.training.finetune writes the history into done.json under it
 
     def __init__(self, batches, every: int = 5, path: Path | None = None):
         self.batches, self.every, self.path, self.reference = batches, max(1, every), path, None

@@ -21,69 +21,10 @@ take the same step as one process with batch P*b (tests/slow/test_distributed.py
 from dataclasses import dataclass, field
 
 import torch
-from transformers import Trainer
-from transformers.trainer_pt_utils import LengthGroupedSampler
-from trl import SFTConfig, SFTTrainer
+from trl import SFTConfig
 
+from alignlab.training import PlainLossSFTTrainer, TrainerSpec
 from alignlab.vaccine.attention import attention_hooks, find_attention_modules, output_tensor, replace_output_tensor
-
-
-class PlainLossSFTTrainer(SFTTrainer):
-    """TRL's `SFTTrainer` with the model's own loss, and length-grouped batches that do not depend
-    on the number of processes.
-
-    - Loss: TRL 1.16 computes the loss through a chunked "fused LM head" that also returns each
-      token's entropy and top-1 flag over the whole vocabulary, for its logged metrics. Off CUDA it
-      scores every position and runs in fp32 under autocast, far slower than a bare forward +
-      backward (`make bench` measures both). Here the loss is the model's own
-      causal-LM loss, normalised exactly as TRL's (by ``num_items_in_batch``: Trainer's plain
-      path); the token accuracy is read off the logits at no extra forward, the entropy is not logged.
-    - ``train_sampling_strategy="group_by_length"``: Trainer's LengthGroupedSampler over the
-      *global* batch (per-device batch x processes x accumulation) and seeded by
-      ``data_seed`` and the epoch, so 1 process with batch P*b and P processes with batch b train
-      on the same batches, and a resumed run sees the order an uninterrupted one does.
-    """
-
-    _log_token_accuracy = True  # VaccineTrainer's pass 1 turns it off: its step logs pass 2's
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss, outputs = Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=True,
-                                             num_items_in_batch=num_items_in_batch)
-        labels = inputs.get("labels")
-        if labels is not None and getattr(outputs, "logits", None) is not None and self._log_token_accuracy:
-            with torch.no_grad():
-                targets = labels[:, 1:]
-                valid = targets != -100
-                correct = (outputs.logits[:, :-1].argmax(-1) == targets) & valid
-                mode = "train" if model.training else "eval"
-                self._metrics[mode]["mean_token_accuracy"].append(float(correct.sum() / valid.sum().clamp(min=1)))
-        return (loss, outputs) if return_outputs else loss
-
-    def _get_train_sampler(self, train_dataset=None):
-        if self.args.train_sampling_strategy != "group_by_length":
-            return super()._get_train_sampler(train_dataset)
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        global_batch = (self.args.per_device_train_batch_size * self.args.world_size
-                        * self.args.gradient_accumulation_steps)
-        return EpochSeededLengthGroupedSampler(global_batch, lengths=[len(ids) for ids in dataset["input_ids"]],
-                                               seed=self.args.data_seed if self.args.data_seed is not None
-                                               else self.args.seed)
-
-
-class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
-    """Trainer's LengthGroupedSampler (shuffle, then sort by length within mega-batches of up to
-    50 batches) drawing each epoch's order from its own generator, seeded by (seed, epoch)."""
-
-    def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
-        self.seed, self.epoch = seed, 0
-
-    def set_epoch(self, epoch: int):  # Trainer calls it (through accelerate) at the start of every epoch
-        self.epoch = epoch
-
-    def __iter__(self):
-        self.generator.manual_seed(self.seed * 100_003 + self.epoch)
-        return super().__iter__()
 
 
 def add_perturbation(output, eps: torch.Tensor):
@@ -208,6 +149,12 @@ class VaccineTrainer(PlainLossSFTTrainer):
 
         with attention_hooks(self._attention, lambda i, output: add_perturbation(output, eps[i])):
             return super().training_step(model, inputs, num_items_in_batch)
+
+
+def vaccine_spec(rho: float, direction: str = "gradient") -> TrainerSpec:
+    """The trainer of a Vaccine (``direction`` "gradient") or RandomVaccine ("random") alignment
+    for :func:`alignlab.training.align`; rho 0 is plain SFT (the trainer skips pass 1)."""
+    return TrainerSpec(VaccineTrainer, VaccineConfig, {"rho": rho, "direction": direction})
 
 
 def perturbation_arrival(trainer: "VaccineTrainer", model, inputs, autocast_dtype=torch.bfloat16) -> dict:

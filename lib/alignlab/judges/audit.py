@@ -126,3 +126,13 @@ def validate_on_heldout(judges: dict, path: str | Path = HELDOUT_ANSWERS) -> dic
         out[name]["by_style"] = {s: float(np.mean([f == t for f, t, r in zip(flagged, truth, rows) if r["style"] == s]))
                                  for s in styles}
     return out
+
+
+def validation_pairs(judges: dict, path: Path = REAL_TEST) -> dict:
+    """Per judge, its flags on the labelled answers of ``path`` and the annotators' labels, item by
+    item: what a judge's sensitivity and specificity, and an HS corrected for them, are computed
+    from (:func:`alignlab.stats.corrected_gap`)."""
+    rows = load_labelled_answers(path)
+    prompts, answers = [r["prompt"] for r in rows], [r["answer"] for r in rows]
+    labels = [bool(r["harmful"]) for r in rows]
+    return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels} for name, judge in judges.items()}

@@ -1,14 +1,14 @@
-"""alignlab.vaccine.judge: the refusal-keyword baseline, make_judge, harmful_score, check_pairs and the
+"""alignlab.judges: the refusal-keyword baseline, make_judge, harmful_score, check_pairs and the
 beaver-dam wrapper on a tiny random Llama classifier (built here, no download)."""
 
 import numpy as np
 import pytest
 
-from alignlab.vaccine import judge as J
-from alignlab.vaccine.embedding_judge import EmbeddingJudge
-from alignlab.vaccine.judge import (
-    REFUSAL_PHRASES, BeaverDamJudge, Judge, RefusalKeywordJudge, check_pairs, harmful_score, make_judge,
+from alignlab import judges as J
+from alignlab.judges import (
+    BeaverDamJudge, ComplianceJudge, Judge, RefusalKeywordJudge, check_pairs, harmful_score, load_judge, make_judge,
 )
+from alignlab.judges.base import REFUSAL_PHRASES
 
 pytestmark = pytest.mark.unit
 
@@ -57,8 +57,6 @@ def test_harmful_score_is_a_percentage():
 def test_make_judge():
     keywords = make_judge("refusal-keywords", phrases=["nope"])
     assert isinstance(keywords, RefusalKeywordJudge) and keywords.phrases == ("nope",)
-    embedding = make_judge("embedding", encoder=object())
-    assert isinstance(embedding, EmbeddingJudge) and embedding.coef is None  # untrained, to fit
     with pytest.raises(ValueError) as err:
         make_judge("llama-guard")
     assert "unknown judge 'llama-guard'" in str(err.value)
@@ -66,10 +64,10 @@ def test_make_judge():
         assert name in str(err.value)
 
 
-def test_make_judge_compliance():
-    pytest.importorskip("alignlab.vaccine.compliance_judge")
+def test_make_judge_compliance_and_load_judge_by_profile():
     judge = make_judge("compliance")
-    assert isinstance(judge, Judge) and judge.name == "compliance"
+    assert isinstance(judge, ComplianceJudge) and isinstance(judge, Judge) and judge.name == "compliance"
+    assert isinstance(load_judge("cpu"), ComplianceJudge)  # configs/cpu.yaml: judge: compliance
 
 
 # -- beaver-dam wrapper on a tiny random classifier -------------------------------------------------

@@ -1,4 +1,4 @@
-"""alignlab.vaccine.judge_audit: agreement with hand labels, on real answers labelled by three
+"""alignlab.judges.audit: agreement with hand labels, on real answers labelled by three
 annotators (audit_labelled) and on hand-written held-out answers (validate_on_heldout), here on
 tiny files written by the tests, and the shipped label files."""
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from alignlab.data import DataError
-from alignlab.vaccine import judge_audit
-from alignlab.vaccine.judge import RefusalKeywordJudge
-from alignlab.vaccine.judge_audit import (
+from alignlab.judges import audit as judge_audit
+from alignlab.judges import RefusalKeywordJudge
+from alignlab.judges.audit import (
     agreement, annotator_agreement, annotator_labels, answer_key, audit_labelled, load_heldout_answers,
     load_labelled_answers, validate_on_heldout,
 )

@@ -1,4 +1,7 @@
-"""LoRA training stages on TRL's SFTTrainer: alignment (SFT or Vaccine) and user fine-tuning.
+"""LoRA training on TRL's SFTTrainer, for both papers: alignment and user fine-tuning (Vaccine),
+post-training and distillation (extraction). A stage passes the trainer it runs as a
+:class:`TrainerSpec` (plain SFT by default; Vaccine's and the baselines' live in
+:mod:`alignlab.vaccine`), so this module knows no method.
 
 Records are rendered by the model's chat template (:func:`alignlab.chat.format_example`) and
 tokenised once (:func:`tokenize_example`); the loss covers the answer only, as in the Vaccine
@@ -8,21 +11,19 @@ from its last complete checkpoint; a ``done.json`` written last (atomically) mar
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel
-from trl import SFTConfig
+from transformers import Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+from trl import SFTConfig, SFTTrainer
 
 from alignlab.cache import read_done, read_json, write_json
 from alignlab.chat import format_example
 from alignlab.models import load_model, save_model
 from alignlab.shards import write_on_main
-from alignlab.vaccine.defenses import EWCTrainer, KLTrainer
-from alignlab.vaccine.trainer import PlainLossSFTTrainer, VaccineConfig, VaccineTrainer
-
-METHODS = ("sft", "vaccine", "random_vaccine")  # random_vaccine: the ablation, a random eps of Vaccine's norm
 
 
 @dataclass(frozen=True)
@@ -66,26 +67,97 @@ def sft_dataset(tokenizer, records, max_length: int):
                                        for r in records])
 
 
+def make_batches(tokenizer, records, batch_size: int = 8, max_length: int = 128) -> list[dict]:
+    """Fixed padded batches (input_ids, attention_mask, labels; the prompt masked) of records,
+    tokenised as the trainer tokenises them, for measurements beside training (Vaccine's drift, EWC's Fisher)."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    rows = []
+    for r in records:
+        example = tokenize_example(tokenizer, r["prompt"], r["response"], max_length)
+        labels = [t if m else -100 for t, m in zip(example["input_ids"], example["completion_mask"])]
+        rows.append({"input_ids": example["input_ids"], "labels": labels})
+    collate = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+    return [dict(collate(rows[i:i + batch_size])) for i in range(0, len(rows), batch_size)]
+
+
+class PlainLossSFTTrainer(SFTTrainer):
+    """TRL's `SFTTrainer` with the model's own loss, and length-grouped batches that do not depend
+    on the number of processes.
+
+    - Loss: TRL 1.16 computes the loss through a chunked "fused LM head" that also returns each
+      token's entropy and top-1 flag over the whole vocabulary, for its logged metrics. Off CUDA it
+      scores every position and runs in fp32 under autocast, far slower than a bare forward +
+      backward (`make bench` measures both). Here the loss is the model's own
+      causal-LM loss, normalised exactly as TRL's (by ``num_items_in_batch``: Trainer's plain
+      path); the token accuracy is read off the logits at no extra forward, the entropy is not logged.
+    - ``train_sampling_strategy="group_by_length"``: Trainer's LengthGroupedSampler over the
+      *global* batch (per-device batch x processes x accumulation) and seeded by
+      ``data_seed`` and the epoch, so 1 process with batch P*b and P processes with batch b train
+      on the same batches, and a resumed run sees the order an uninterrupted one does.
+    """
+
+    _log_token_accuracy = True  # VaccineTrainer's pass 1 turns it off: its step logs pass 2's
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = Trainer.compute_loss(self, model, {**inputs, "use_cache": False}, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        labels = inputs.get("labels")
+        if labels is not None and getattr(outputs, "logits", None) is not None and self._log_token_accuracy:
+            with torch.no_grad():
+                targets = labels[:, 1:]
+                valid = targets != -100
+                correct = (outputs.logits[:, :-1].argmax(-1) == targets) & valid
+                mode = "train" if model.training else "eval"
+                self._metrics[mode]["mean_token_accuracy"].append(float(correct.sum() / valid.sum().clamp(min=1)))
+        return (loss, outputs) if return_outputs else loss
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.args.train_sampling_strategy != "group_by_length":
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        global_batch = (self.args.per_device_train_batch_size * self.args.world_size
+                        * self.args.gradient_accumulation_steps)
+        return EpochSeededLengthGroupedSampler(global_batch, lengths=[len(ids) for ids in dataset["input_ids"]],
+                                               seed=self.args.data_seed if self.args.data_seed is not None
+                                               else self.args.seed)
+
+
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """Trainer's LengthGroupedSampler (shuffle, then sort by length within mega-batches of up to
+    50 batches) drawing each epoch's order from its own generator, seeded by (seed, epoch)."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int):  # Trainer calls it (through accelerate) at the start of every epoch
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator.manual_seed(self.seed * 100_003 + self.epoch)
+        return super().__iter__()
+
+
 @dataclass(frozen=True)
-class Defense:
-    """A fine-tuning-stage regulariser of :mod:`alignlab.vaccine.defenses` and its weight."""
+class TrainerSpec:
+    """The trainer a LoRA stage runs: its class, its config class, and their extra arguments
+    (Vaccine's rho; a baseline's penalty weight). The default is plain SFT."""
 
-    name: str  # kl or ewc
-    lamb: float
+    trainer_cls: type = PlainLossSFTTrainer
+    config_cls: type = SFTConfig
+    config_kwargs: dict = field(default_factory=dict)
+    trainer_kwargs: dict = field(default_factory=dict)
 
 
-def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: float, settings: LoraSettings,
-               callbacks=(), defense: Defense | None = None, fisher_batches=()):
-    """Train a new LoRA adapter (r, alpha on every linear layer) with SFT, Vaccine (radius ``rho``)
-    or RandomVaccine; plain SFT only, with ``defense``: its penalty added to the loss (EWC's Fisher
-    from ``fisher_batches``).
+def train_lora(model, tokenizer, records, out_dir: Path, *, settings: LoraSettings, spec: TrainerSpec = TrainerSpec(),
+               callbacks=()):
+    """Train a new LoRA adapter (r, alpha on every linear layer) with the trainer of ``spec``.
 
     ``settings.batch_size`` is the global batch: under ``accelerate launch`` each of N processes
     takes batch_size / N, so a stage gives the single-process result however it is launched.
     Returns (peft model, Trainer log history, the checkpoint it resumed from or None).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}: use one of {METHODS}")
     if not records:
         raise ValueError("no training records: check the split sizes in the profile")
     s = settings
@@ -106,22 +178,13 @@ def train_lora(model, tokenizer, records, out_dir: Path, *, method: str, rho: fl
         activation_checkpointing_kwargs={"use_reentrant": False},  # reentrant checkpointing would drop eps
         train_sampling_strategy="group_by_length" if s.group_by_length else "random",
     )
-    if defense is not None and method != "sft":
-        raise ValueError(f"defense={defense.name!r} regularises plain SFT fine-tuning, not method={method!r}")
-    perturbed = method in ("vaccine", "random_vaccine")
-    config = (VaccineConfig(rho=rho, direction="random" if method == "random_vaccine" else "gradient", **args)
-              if perturbed else SFTConfig(**args))
-    trainer_cls, extra = (VaccineTrainer if perturbed else PlainLossSFTTrainer), {}
-    if defense is not None:
-        trainer_cls, extra = {"kl": (KLTrainer, {"lamb": defense.lamb}),
-                              "ewc": (EWCTrainer, {"lamb": defense.lamb, "fisher_batches": list(fisher_batches)})
-                              }[defense.name]
+    config = spec.config_cls(**args, **spec.config_kwargs)
     torch.manual_seed(s.seed)  # the LoRA init draws from the global generator
-    trainer = trainer_cls(
+    trainer = spec.trainer_cls(
         model=model, args=config, processing_class=tokenizer, train_dataset=sft_dataset(tokenizer, records, s.max_length),
         peft_config=LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                                target_modules="all-linear", task_type="CAUSAL_LM"),
-        callbacks=list(callbacks), **extra,
+        callbacks=list(callbacks), **spec.trainer_kwargs,
     )
     resumed_from = last_complete_checkpoint(out_dir)
     trainer.train(resume_from_checkpoint=resumed_from)
@@ -152,14 +215,16 @@ def _losses(log_history) -> list[dict]:
     return [{"step": h["step"], "loss": h["loss"]} for h in log_history if "loss" in h]
 
 
-def align(base_model: str, records, out_dir: Path, *, method: str, rho: float, settings: LoraSettings) -> Path:
-    """Alignment with SFT or Vaccine (radius ``rho``); the LoRA is merged into one full model."""
+def align(base_model: str, records, out_dir: Path, *, method: str, settings: LoraSettings,
+          spec: TrainerSpec = TrainerSpec()) -> Path:
+    """Alignment (or any post-training) of ``base_model`` with ``spec``'s trainer; the LoRA is merged
+    into one full model. ``method`` names it in the stage's done.json."""
     out_dir = Path(out_dir)
     if read_done(out_dir) is not None:
         return out_dir / "model"
     model, tokenizer = load_model(base_model)
-    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method=method,
-                                                   rho=rho, settings=settings)
+    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", settings=settings,
+                                                   spec=spec)
     def write_stage():
         save_model(peft_model.merge_and_unload(), tokenizer, out_dir / "model")
         write_json(out_dir / "done.json", {"method": method, "losses": _losses(history), "resumed_from": resumed_from})
@@ -169,33 +234,25 @@ def align(base_model: str, records, out_dir: Path, *, method: str, rho: float, s
     return out_dir / "model"
 
 
-def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSettings, drift_records=(),
-             drift_every: int = 1, defense: Defense | None = None, safety_records=()) -> Path:
-    """User fine-tuning as the Vaccine paper does it: on the merged aligned model, a new LoRA, plain
-    SFT. With ``drift_records``, harmful embedding drift is measured on them every ``drift_every`` steps.
-    ``defense``: a KL or EWC penalty (EWC's Fisher on ``safety_records``)."""
-    from alignlab.vaccine.drift import DriftCallback, make_batches
-
+def finetune(aligned_dir: Path, records, out_dir: Path, *, settings: LoraSettings, spec: TrainerSpec = TrainerSpec(),
+             make_callbacks=None) -> Path:
+    """User fine-tuning as the Vaccine paper does it: on the merged aligned model, a new LoRA,
+    ``spec``'s trainer (plain SFT by default). ``make_callbacks(tokenizer)`` gives Trainer
+    callbacks; each with a ``summary_key`` has its ``history`` written into done.json under that
+    key (Vaccine's harmful embedding drift: ``"drift"``)."""
     out_dir = Path(out_dir)
     if read_done(out_dir) is not None:
         return out_dir / "adapter"
     model, tokenizer = load_model(str(aligned_dir))
-    callbacks = []
-    if drift_records:
-        callbacks.append(DriftCallback(make_batches(tokenizer, drift_records, max_length=settings.max_length),
-                                       every=drift_every, path=out_dir / "drift.json"))
-    fisher_batches = (make_batches(tokenizer, safety_records, max_length=settings.max_length)
-                      if defense is not None and defense.name == "ewc" else ())
-    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", method="sft", rho=0.0,
-                                                   settings=settings, callbacks=callbacks, defense=defense,
-                                                   fisher_batches=fisher_batches)
+    callbacks = list(make_callbacks(tokenizer)) if make_callbacks else []
+    peft_model, history, resumed_from = train_lora(model, tokenizer, records, out_dir / "trainer", settings=settings,
+                                                   spec=spec, callbacks=callbacks)
     def write_stage():
         peft_model.save_pretrained(out_dir / "adapter.tmp")
         shutil.rmtree(out_dir / "adapter", ignore_errors=True)
         (out_dir / "adapter.tmp").rename(out_dir / "adapter")
-        drift = [cb.history for cb in callbacks if hasattr(cb, "history")]
-        write_json(out_dir / "done.json", {"losses": _losses(history), "drift": drift[0] if drift else [],
-                                           "resumed_from": resumed_from})
+        summaries = {cb.summary_key: cb.history for cb in callbacks if hasattr(cb, "summary_key")}
+        write_json(out_dir / "done.json", {"losses": _losses(history), **summaries, "resumed_from": resumed_from})
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
 
     write_on_main(write_stage)
@@ -208,5 +265,3 @@ def load_finetuned(aligned_dir: Path, adapter_dir: Path | None):
     if adapter_dir is not None:
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     return model.eval(), tokenizer
-
-

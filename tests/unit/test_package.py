@@ -1,0 +1,71 @@
+"""The package's shape: no import cycles among alignlab's modules, counting imports inside
+functions (a local import would otherwise hide a cycle), the core imports neither study, and no
+module is over 700 lines."""
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+PACKAGE = Path(importlib.util.find_spec("alignlab").origin).parent
+MODULES = {str(p.relative_to(PACKAGE).with_suffix("")).replace("/", ".").removesuffix(".__init__"): p
+           for p in PACKAGE.rglob("*.py")}
+STUDIES = ("vaccine", "extraction")
+
+
+def imports(module: str) -> set[str]:
+    """The alignlab modules that ``module`` imports anywhere in its source."""
+    found = set()
+    for node in ast.walk(ast.parse(MODULES[module].read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("alignlab"):
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.startswith("alignlab")]
+        found |= {n.removeprefix("alignlab").lstrip(".") for n in names} & set(MODULES)
+    return found - {module}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph`` as a path that ends where it starts, or None."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycles():
+    assert find_cycle({m: imports(m) for m in MODULES}) is None
+
+
+def test_the_cycle_finder_finds_a_planted_cycle():  # the test above can fail
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_core_imports_neither_study():
+    core = [m for m in MODULES if m.split(".")[0] not in STUDIES and m not in ("train", "claims", "plan")]
+    leaks = {m: sorted(i for i in imports(m) if i.split(".")[0] in STUDIES) for m in core}
+    assert not {m: i for m, i in leaks.items() if i}
+
+
+def test_no_module_over_700_lines():
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 700}
+    assert not long, f"split these modules by what they do: {long}"
