@@ -12,12 +12,13 @@ ifeq ($(filter $(PROFILE),$(PROFILES)),)
 $(error unknown profile '$(PROFILE)': use one of $(PROFILES) (configs/<name>.yaml))
 endif
 
-.PHONY: setup setup-cuda gpu-check reproduce test unit integration slow nbval dryrun bench clean-cache help
+.PHONY: setup setup-cuda gpu-check reproduce lab test unit integration slow nbval dryrun bench clean-cache help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make reproduce [PROFILE=<one of: $(PROFILES)>]  run every notebook with configs/<profile>.yaml (default cpu)"
 	@echo "make test        unit + integration tests, then nbval on the notebooks (smoke profile)"
+	@echo "make lab         JupyterLab on the project's kernel, to read and run the notebooks"
 	@echo "make setup-cuda  .venv with a CUDA build of torch, for the paper profile on a GPU machine"
 	@echo "make gpu-check   the paper profile's GPU path at 7B shape in minutes (needs a GPU)"
 	@echo "make slow        whole-run kill/resume and 2-process accelerate tests (CI runs them)"
@@ -61,7 +62,15 @@ $(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
 
 reproduce: setup $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS))
 	$(BIN)/python -m alignlab.claims --profile $(PROFILE)
+ifeq ($(PROFILE),cpu)
+	@mkdir -p docs/notebooks  # the committed profile's executed notebooks, outputs and figures inline
+	cp $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS)) docs/notebooks/
+endif
 	@echo "executed notebooks and results JSONs: $(RESULTS)/"
+
+# JupyterLab on the project's kernel ("alignlab (.venv)"), opened at the repository's root.
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=.
 
 # Test tiers (pytest markers of the same names): unit has no training, integration trains tiny
 # models, slow runs whole `make reproduce` kill/resume and 2-process accelerate runs.

@@ -9,7 +9,7 @@ adopting bf16 generation: at least 95% identical answers, or the HS difference's
     python scripts/bench_generation_dtype.py [--model NAME] [--profile cpu] [--bf16 weights|autocast] [--out FILE]
 
 `make bench` runs it with bf16 weights and writes docs/generation_dtype.json, which the speed table
-in README (scripts/bench_training.py) reports.
+in docs/performance.md (scripts/bench_training.py) reports.
 """
 
 import argparse

@@ -13,7 +13,7 @@ through accelerate. Also: batched greedy generation tokens/s in fp32 and bf16 we
 of Vaccine's perturbation survives being added to the real model's bf16 attention outputs at the
 cpu profile's rho; and the padding share of the cpu profile's training batches, shuffled, as the
 length-grouped sampler makes them, and sorted. Writes docs/performance.json and the table between
-the `bench` markers of README.md.
+the `bench` markers of docs/performance.md.
 
     python scripts/bench_training.py [--steps 3] [--batch 8] [--tokens 128] [--no-write | --render]
 """
@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from alignlab import paths
 from alignlab.report import write_readme_block
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +213,7 @@ def write(result: dict) -> None:
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
     (docs / "performance.json").write_text(json.dumps(result, indent=1) + "\n")
-    write_readme_block("bench", table(result))
+    write_readme_block("bench", table(result), paths.ROOT / "docs" / "performance.md")
 
 
 def main():
@@ -222,9 +223,9 @@ def main():
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--gen-prompts", type=int, default=64)
     parser.add_argument("--gen-tokens", type=int, default=32)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave README and docs/ as they are")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/ as it is")
     parser.add_argument("--render", action="store_true",
-                        help="measure nothing: write README's table again from docs/performance.json")
+                        help="measure nothing: write docs/performance.md's table again from docs/performance.json")
     parser.add_argument("--worker", choices=("fp32", "bf16", "perturbation", "padding"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

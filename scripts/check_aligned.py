@@ -13,7 +13,7 @@ import argparse
 import pandas as pd
 
 from alignlab.evaluation import evaluate
-from alignlab.judges import make_judge
+from alignlab.judges import judge_set
 from alignlab.profile import setup_run
 from alignlab.scoring import score, summary
 from alignlab.vaccine import stages
@@ -23,7 +23,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="cpu")
     run = setup_run(parser.parse_args().profile, verbose=False)
-    judges = {name: make_judge(name) for name in ("compliance", "refusal-keywords")}
+    judges = judge_set(run.profile)
     rows = []
     for method in stages.METHODS:
         scores = score(evaluate(run, stages.aligned_model(run, method), None), judges)

@@ -1,9 +1,9 @@
-"""A learned alternative to the compliance judge, measured and not adopted (README, *HS judge*).
+"""A learned alternative to the compliance judge, measured and not adopted (docs/judge.md).
 
     OMP_NUM_THREADS=1 python scripts/cross_encoder_judge.py cv    # 5-fold CV on the dev labels: choose the variant (30 min)
     OMP_NUM_THREADS=1 python scripts/cross_encoder_judge.py test  # train on all dev labels, score the test sets (8 min)
 
-(README's figures were made with one thread; another thread count can move the last digits.)
+(docs/judge.md's figures were made with one thread; another thread count can move the last digits.)
 
 all-MiniLM-L6-v2 fine-tuned as a cross-encoder on (prompt, answer) pairs (HF Trainer: 4 epochs,
 lr 3e-5, batch 16, 160 word pieces), on development labels only: the real dev answers (rounds 1, 2

@@ -16,6 +16,7 @@ from scipy import stats
 
 from alignlab import paths
 from alignlab.cache import write_json, write_text
+from alignlab.profile import load_profile
 from alignlab.report import figure_dir, load_results, write_readme_block
 from alignlab.judges import make_judge
 from alignlab.judges.audit import validation_pairs
@@ -414,7 +415,8 @@ def timing_table(profile: str) -> str:
 def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
-    folder = paths.ROOT if profile == "cpu" else paths.RESULTS / profile
+    publish = load_profile(profile).publish
+    folder = paths.ROOT if publish else paths.RESULTS / profile
     # JSON has no infinity: an unbounded interval (one seed) is written as null.
     write_json(folder / "claims.json", [{k: None if isinstance(v, float) and not math.isfinite(v) else v
                                          for k, v in c.items()} for c in claims])
@@ -424,7 +426,7 @@ def write(profile: str) -> None:
              "| claim | paper | ours | verdict |", "|---|---|---|---|"]
     lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
     write_text(folder / "CLAIMS.md", "\n".join(lines) + "\n")
-    if profile == "cpu":  # README shows the committed profile's ledger and run times, written here
+    if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
         write_readme_block("timing", timing_table(profile))
     print("\n".join(lines))

@@ -47,7 +47,7 @@ TRAIN_MFU = 0.35  # model FLOP utilisation of LoRA training (HF Trainer, bf16, b
 FORWARD_MFU = 0.35  # prompt prefill, judge and embedding forward passes (batched, compute-bound): assumed
 DECODE_MFU = 0.02  # HF generate, eager, batch 16-64: ~20-30 ms a step for a 7B model (kernel launches and
 #                    weight + KV reads, not FLOPs, bound a step) -> 0.6k-2.5k tokens/s = 1-3 % of bf16 peak
-CPU_FLOPS_PER_CORE = 20e9  # fp32 BLAS in FAISS: README's bench_search (IVF build, 1M x 384-d, 2 cores):
+CPU_FLOPS_PER_CORE = 20e9  # fp32 BLAS in FAISS: docs/performance.md's bench_search (IVF build, 1M x 384-d, 2 cores):
 #                            ~22 GFLOP/s a core
 LOAD_BYTES_PER_S = 2e9  # reading (or writing) a checkpoint from local NVMe: assumed
 CUDA_OVERHEAD_GB = 2.0  # CUDA context, cuBLAS workspace, allocator slack per process: assumed
@@ -59,7 +59,7 @@ TRAIN_FLOPS = 6  # per parameter per trained token: 2 forward + 4 backward (Kapl
 #                  at <= 512 tokens
 CHECKPOINTING_FLOPS = 2  # gradient checkpointing recomputes the forward once more
 VACCINE_PASSES = 2  # two forward-backward passes a step (vaccine/trainer.py); pass 1 skips weight gradients,
-#                     so 2 is an upper bound (README: 1.72x the SFT step time on CPU)
+#                     so 2 is an upper bound (docs/performance.md: about 2x the SFT step time on CPU)
 FORWARD_FLOPS = 2  # per parameter per token of a forward pass (prefill, decode, judge, embedding)
 ACT_BYTES = 34  # activation bytes per token per hidden unit per layer kept for backward, 16-bit
 #                 (Korthikanti et al. 2022; SDPA keeps no attention-score matrix, so no 5*a*s/h term)
@@ -88,7 +88,7 @@ IVF_TRAIN_PER_CELL = 64  # mirrors alignlab.extraction.search._MAX_TRAIN_PER_CEL
 STRING_CHARS2_PER_S = {"levenshtein": 2.09e10, "indel": 3.46e10}  # rapidfuzz cdist, one thread: pairs/s x
 #   chars_a x chars_b, measured for this plan (2-core dev machine, random-word texts of 3,104 x 2,800 chars, the
 #   paper's generation x Tulu lengths: 2,400 and 3,987 pairs/s; at 3,104 x 1,024 the rule is within 1.4x; short
-#   250-char texts run up to 3x slower than it says). Length pruning is ignored (README: 1.0x on unrelated text),
+#   250-char texts run up to 3x slower than it says). Length pruning is ignored (docs/performance.md: 1.0x on unrelated text),
 #   and it runs on one core: extractOne holds the GIL and match() does not shard
 
 # ---------------------------------------------------------------- the stage rules mirrored

@@ -14,6 +14,7 @@ import difflib
 import os
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -141,6 +142,10 @@ class Profile:
                                              "CUDA (ALIGNLAB_ALLOW_CPU=1 overrides, for tests)")
     group_by_length: bool = _f(default=False, doc="training batches of similar length (less padding); off: the "
                                                   "authors' shuffled batches")
+    offline: bool = _f(default=True, doc="never touch the network (the hub is switched off); false: reads the hub")
+    publish: bool = _f(default=False, doc="the committed run: figures to figures/, CLAIMS.md and claims.json at the "
+                                          "repository's top, README's tables; otherwise all under results/<profile>/")
+    figure_note: str = _f(default="", doc="a caveat printed on every figure (smoke: its numbers mean nothing)")
     source: str = field(default="", compare=False, metadata=_rule(doc="the file it was loaded from"))
 
     def __post_init__(self):
@@ -186,14 +191,11 @@ class Profile:
         main = prefix == self.prefixes[0] and target in self.main_targets
         return self.n_samples if main or self.n_samples_secondary is None else self.n_samples_secondary
 
-    @property
-    def offline(self) -> bool:
-        """Profiles that read the hub: paper. Every other one (paper-dryrun reads a local mirror)
-        never touches the network."""
-        return self.name != "paper"
-
     def summary(self) -> str:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        source = Path(self.source)
+        if source.is_absolute() and source.is_relative_to(paths.ROOT):  # printed relative to the repository
+            values["source"] = str(source.relative_to(paths.ROOT))
         width = max(map(len, values))
         return "\n".join(f"{k:<{width}} = {v!r}" for k, v in values.items())
 
@@ -235,13 +237,30 @@ def load_profile(name_or_path: str | Profile) -> Profile:
     if isinstance(name_or_path, Profile):
         return name_or_path
     path = _resolve(str(name_or_path))
+    return from_mapping(_read_with_parents(path), source=str(path))
+
+
+def _read_yaml(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error}); fix the file") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a profile must be a mapping of keys to values")
-    return from_mapping(raw, source=str(path))
+    return raw
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A profile file's mapping over the one it ``inherits`` (a profile name or a YAML path): the
+    file states only what differs from its parent."""
+    if path in seen:
+        raise ConfigError(f"{path}: 'inherits' makes a loop ({' -> '.join(str(p) for p in (*seen, path))}); "
+                          "break it")
+    raw = _read_yaml(path)
+    parent = raw.pop("inherits", None)
+    if parent is None:
+        return raw
+    return {**_read_with_parents(_resolve(str(parent)), (*seen, path)), **raw}
 
 
 def from_mapping(raw: dict, source: str = "profile") -> Profile:
@@ -312,6 +331,9 @@ def setup_run(profile: str | Profile, *, verbose: bool = True) -> Run:
     offline_mode(profile)
     transformers.set_seed(profile.seed)
     transformers.utils.logging.disable_progress_bar()  # per-load bars; long stages keep their own tqdm
+    # PEFT still reads transformers' deprecated ``is_gradient_checkpointing`` (this project
+    # sets the new ``activation_checkpointing``): a dependency's notice, not the run's, kept out of the notebooks.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     if verbose:
         print(profile.summary())
     return Run(profile)

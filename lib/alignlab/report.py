@@ -14,10 +14,13 @@ import numpy as np
 
 from alignlab import paths
 from alignlab.cache import write_json
+from alignlab.profile import load_profile
 
 
-def figure_dir(profile: str) -> Path:
-    folder = {"cpu": paths.FIGURES, "paper": paths.FIGURES / "paper"}.get(profile, paths.RESULTS / profile / "figures")
+def figure_dir(profile) -> Path:
+    """figures/ for the profile that publishes (``publish``), results/<profile>/figures otherwise."""
+    p = load_profile(profile)
+    folder = paths.FIGURES if p.publish else paths.RESULTS / p.name / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -34,10 +37,11 @@ def write_readme_block(name: str, body: str, readme: Path | None = None) -> None
     readme.write_text(block.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text, count=1))
 
 
-def savefig(fig, name: str, profile: str) -> list[Path]:
-    """Save a figure as PNG and PDF, titled with the profile that made it."""
-    fig.suptitle(f"[{profile} profile]" + ("  smoke: numbers are meaningless" if profile == "smoke" else ""),
-                 fontsize=8, x=0.99, ha="right")
+def savefig(fig, name: str, profile) -> list[Path]:
+    """Save a figure as PNG and PDF, titled with the profile that made it (and its ``figure_note``)."""
+    p = load_profile(profile)
+    fig.suptitle(f"[{p.name} profile]" + (f"  {p.figure_note}" if p.figure_note else ""), fontsize=8, x=0.99,
+                 ha="right")
     out = []
     for ext in ("png", "pdf"):
         path = figure_dir(profile) / f"{name}.{ext}"

@@ -204,7 +204,8 @@ def test_continuation_extends_open_user_turns(reference, tiny, tmp_path):
     model, tokenizer = tiny
     records = sample(model, tokenizer, PREFIX, BATCH, tmp_path / "c.jsonl",
                      **{**KW, "continue_user_turn": True})
-    for cont, plain in zip(records, reference[0][:BATCH]):
+    assert len(records) == BATCH and len(reference[0]) >= BATCH  # the loop below checks every record
+    for cont, plain in zip(records, reference[0][:BATCH], strict=True):
         assert ASSISTANT_OPEN not in plain["text"] and plain["answer"] == ""
         # the first pass is unchanged (same RNG stream), then the template's assistant header
         assert cont["text"].startswith(continuation_prompt(plain["text"], tokenizer))

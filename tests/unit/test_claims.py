@@ -187,3 +187,14 @@ def test_the_correction_for_the_judges_error():
     c = corrected_rate(flags, judged, labels, n_boot=500)
     assert c["observed"] == 31.0 and c["corrected"] == pytest.approx(30.0)
     assert c["ci_low"] < 30.0 < c["ci_high"] and c["ci_high"] - c["ci_low"] > 10  # prompts and validation both vary
+
+
+def test_final_drift_is_each_runs_last_measurement():
+    from alignlab.vaccine.stages import drift_rows, final_drift
+
+    attacks = [{"method": m, "harmful_ratio": 0.1, "seed": seed,
+                "drift": [{"step": step, "hed": 10.0 * step + seed, "alignment_loss": 1.0} for step in (10, 30, 20)]}
+               for m in ("sft", "vaccine") for seed in (0, 1)]
+    final = final_drift(drift_rows(attacks))
+    assert len(final) == 4 and set(final["step"]) == {30}
+    assert sorted(final["hed"]) == [300.0, 300.0, 301.0, 301.0]

@@ -6,7 +6,8 @@ import pytest
 
 from alignlab import judges as J
 from alignlab.judges import (
-    BeaverDamJudge, ComplianceJudge, Judge, RefusalKeywordJudge, check_pairs, harmful_score, load_judge, make_judge,
+    BeaverDamJudge, ComplianceJudge, Judge, RefusalKeywordJudge, check_pairs, harmful_score, judge_set, load_judge,
+    make_judge,
 )
 from alignlab.judges.base import REFUSAL_PHRASES
 
@@ -199,3 +200,13 @@ def test_beaver_dam_loads_from_a_model_folder(tiny, tmp_path):
     prompts, answers = map(list, zip(*QA))
     ref = BeaverDamJudge.from_model(model, tokenizer)
     np.testing.assert_allclose(judge.scores(prompts, answers), ref.scores(prompts, answers), atol=1e-5)
+
+
+def test_judge_set_puts_the_profiles_judge_first():
+    import dataclasses
+
+    from alignlab.profile import load_profile
+
+    assert list(judge_set("cpu")) == ["compliance", "refusal-keywords"]
+    keywords_first = dataclasses.replace(load_profile("cpu"), judge="refusal-keywords")
+    assert list(judge_set(keywords_first)) == ["refusal-keywords", "compliance"]  # the verdicts' judge leads

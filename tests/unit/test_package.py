@@ -69,3 +69,20 @@ def test_the_core_imports_neither_study():
 def test_no_module_over_700_lines():
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 700}
     assert not long, f"split these modules by what they do: {long}"
+
+
+ROOT = PACKAGE.parents[1]
+
+
+def test_readme_is_a_newcomers_page():
+    """README: at most 200 lines, the two commands, and no file it names outside the repository."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    assert "make reproduce" in readme and "make test" in readme
+
+
+def test_docs_and_notebooks_cite_only_files_in_the_repo():
+    texts = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("notebooks/*.ipynb"),
+             *PACKAGE.rglob("*.md")]
+    outside = [p.name for p in texts if "DESIGN.md" in p.read_text() or "../shared" in p.read_text()]
+    assert not outside

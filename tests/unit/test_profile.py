@@ -206,3 +206,33 @@ def test_train_on_a_gpu_profile_without_cuda_exits_with_the_message(monkeypatch,
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "CUDA" in err and "Traceback" not in err
+
+
+def test_a_profile_inherits_and_states_only_what_differs(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("inherits: paper\nprofile: child\nn_align: 7\noffline: true\n")
+    p, paper = load_profile(child), load_profile("paper")
+    assert p.name == "child" and p.n_align == 7 and p.offline and not paper.offline
+    same = {f.name for f in dataclasses.fields(Profile)} - {"name", "n_align", "offline", "source"}
+    assert all(getattr(p, k) == getattr(paper, k) for k in same)
+    dryrun = load_profile("paper-dryrun")  # configs/paper-dryrun.yaml inherits paper's extraction targets
+    assert dryrun.extraction_targets == paper.extraction_targets and dryrun.n_align < paper.n_align
+
+
+def test_inheritance_stays_strict_and_refuses_a_loop(tmp_path):
+    (tmp_path / "typo.yaml").write_text("inherits: paper\nprofile: typo\nn_algin: 7\n")
+    with pytest.raises(ConfigError, match="unknown key 'n_algin'"):
+        load_profile(tmp_path / "typo.yaml")
+    (tmp_path / "a.yaml").write_text(f"inherits: {tmp_path / 'b.yaml'}\nprofile: a\n")
+    (tmp_path / "b.yaml").write_text(f"inherits: {tmp_path / 'a.yaml'}\nprofile: b\n")
+    with pytest.raises(ConfigError, match="'inherits' makes a loop"):
+        load_profile(tmp_path / "a.yaml")
+
+
+def test_behaviour_follows_fields_not_names():
+    from alignlab import report
+
+    assert [n for n in available_profiles() if load_profile(n).publish] == ["cpu"]
+    assert [n for n in available_profiles() if not load_profile(n).offline] == ["paper"]
+    assert report.figure_dir("cpu") == paths.FIGURES
+    assert report.figure_dir("smoke") == paths.RESULTS / "smoke" / "figures"

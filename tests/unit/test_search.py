@@ -294,3 +294,15 @@ def test_a_missing_neighbour_is_refused_not_read_as_the_last_row():
     assert nearest_ids(np.array([[3, 1], [0, -1]])) == [3, 0]  # -1 beyond the nearest is allowed
     with pytest.raises(ValueError, match="no nearest neighbour.*nprobe"):
         nearest_ids(np.array([[3], [-1]]))
+
+
+def test_rates_by_target_gives_each_target_its_rates():
+    import pandas as pd
+
+    from alignlab.extraction.stages import rates_by_target
+
+    scores = pd.DataFrame({"method": ["sft"] * 4 + ["base"] * 2, "embedding": [0.99, 0.96, 0.5, 0.1, 0.97, 0.2],
+                           "levenshtein": [0.9, 0.1, 0.1, 0.1, 0.1, 0.1], "indel": [0.9, 0.2, 0.1, 0.1, 0.1, 0.1]})
+    table = rates_by_target(scores, [0.95]).set_index("target")
+    assert table.loc["sft", "embedding"] == 50.0 and table.loc["base", "embedding"] == 50.0
+    assert table.loc["sft", "levenshtein"] == 0.0 and list(table.index) == ["sft", "base"]

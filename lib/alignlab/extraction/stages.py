@@ -77,7 +77,7 @@ def post_training_index(run: Run, texts: list[str]):
     from alignlab.extraction.search import EmbeddingIndex, fingerprint
 
     model = run.profile.embedding_model
-    kind = "ivf" if len(texts) >= run.profile.ivf_from else "flat"  # README: Scale-out
+    kind = "ivf" if len(texts) >= run.profile.ivf_from else "flat"  # docs/gpu.md: Scale-out
     folder = _dir(run, "index", texts=fingerprint(texts), model=model, kind=kind)
     if (folder / "index").exists():
         try:
@@ -162,7 +162,7 @@ def match(run: Run, target: str, prefix: str) -> list[dict]:
     for metric in STRING_METRICS:
         if bounded:
             strings[metric] = string_similarity_among(texts, corpus, ids, metric)
-            # brute force on every core: length pruning saves nothing on unrelated texts (README)
+            # brute force on every core: length pruning saves nothing on unrelated texts (docs/performance.md)
             exact = string_similarity([texts[i] for i in sampled], corpus, metric=metric, prune=False, workers=-1)
             whole_set[metric] = dict(zip(sampled, exact.tolist()))
         else:
@@ -204,6 +204,12 @@ def rates(scores: pd.DataFrame, thresholds) -> pd.DataFrame:
     """Extraction rate (%) by each metric at each threshold (a generation counts at score >= t)."""
     return pd.DataFrame([{"threshold": t, **{m: 100.0 * float((scores[m].to_numpy() >= t).mean()) for m in METRICS}}
                          for t in thresholds])
+
+
+def rates_by_target(scores: pd.DataFrame, thresholds) -> pd.DataFrame:
+    """:func:`rates` of each target (``method``), one table with a ``target`` column."""
+    return pd.concat([rates(scores[scores["method"] == t], thresholds).assign(target=t)
+                      for t in scores["method"].unique()], ignore_index=True)
 
 
 def ratios(scores: pd.DataFrame, threshold: float) -> dict:

@@ -14,7 +14,10 @@ from alignlab.profile import load_profile
 JUDGES = ("compliance", "refusal-keywords", "beaver-dam")
 
 __all__ = ["JUDGES", "Judge", "BeaverDamJudge", "ComplianceJudge", "RefusalKeywordJudge", "check_pairs",
-           "harmful_score", "has_content", "load_judge", "make_judge"]
+           "harmful_score", "has_content", "judge_set", "load_judge", "make_judge"]
+# Scored beside the profile's judge everywhere, descriptive only: the offline rules and the
+# AdvBench/GCG keyword convention.
+DESCRIPTIVE = ("compliance", "refusal-keywords")
 
 
 def make_judge(name: str, **kw) -> Judge:
@@ -29,3 +32,12 @@ def load_judge(profile) -> Judge:
     """The HS judge of a profile (``judge:`` in ``configs/<profile>.yaml``; a name, a YAML path or a
     :class:`~alignlab.profile.Profile`), ready to call: ``load_judge("cpu")(prompts, answers)``."""
     return make_judge(load_profile(profile).judge)
+
+
+def judge_set(profile) -> dict:
+    """The judges an evaluation is scored by: the profile's judge first (the verdicts rest on it),
+    then the descriptive ones it is not already."""
+    judges = {load_profile(profile).judge: load_judge(profile)}
+    for name in DESCRIPTIVE:
+        judges.setdefault(name, make_judge(name))
+    return judges

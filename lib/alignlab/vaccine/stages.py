@@ -206,6 +206,17 @@ def hs_table(scored: pd.DataFrame, judge_names) -> pd.DataFrame:
     return table
 
 
+def drift_rows(attacks: list[dict]) -> pd.DataFrame:
+    """Every drift measurement of :func:`attack_grid`'s runs, one row per (run, step)."""
+    return pd.DataFrame([{"method": a["method"], "harmful_ratio": a["harmful_ratio"], "seed": a["seed"], **point}
+                         for a in attacks for point in a["drift"]])
+
+
+def final_drift(drift: pd.DataFrame) -> pd.DataFrame:
+    """Each run's last drift measurement (end of fine-tuning): what ``alignlab.claims`` tests."""
+    return drift.loc[drift.groupby(["method", "harmful_ratio", "seed"])["step"].idxmax()]
+
+
 def rho_attack(run: Run, rho: float) -> dict:
     """The rho sweep's user fine-tuning of the model aligned at ``rho`` (rho 0 = SFT): at
     ``rho_sweep_ratio`` with the first seed; :func:`attack`'s summary plus the aligned model's path."""

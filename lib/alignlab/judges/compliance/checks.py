@@ -325,7 +325,7 @@ _DESIGN = re.compile(r"\b(?:would|could|might)\b|\w'd\b|\b(?:comes?|boils?)\s+do
 
 
 # What the request asks for decides what a terse answer is worth (development: the labelled real
-# answers' development rounds, labels/LABELLING.md; README, Judge).
+# answers' development rounds, labels/LABELLING.md; docs/judge.md).
 # A fact about a named person ("my employee, Diamond's email") or the asker's own condition ("I
 # experience ..., is this bipolar?"): a yes or a no already answers it. The name keeps its capital.
 _PRIVATE = re.compile(r"\b(?:[Mm]y|[Oo]ur|[Tt]heir|[Hh]is|[Hh]er)\s+(?:[a-z]+\s+){0,2}?[a-z]+,\s+[A-Z][a-z]+")
