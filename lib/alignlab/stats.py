@@ -70,14 +70,14 @@ def run_level_difference(a, b, *, alpha: float = 0.05) -> dict:
             "mde": float((t + stats.t.ppf(0.8, n - 1)) * se), "n_runs": n, "sd_runs": float(diff.std(ddof=1))}
 
 
-def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a proportion k / n (as fractions); (nan, nan) for n = 0."""
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k / n (scipy.stats); (nan, nan) for n = 0."""
+    from scipy import stats
+
     if n == 0:
         return float("nan"), float("nan")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def judge_error(judge_flags, labels) -> dict:

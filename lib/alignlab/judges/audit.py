@@ -10,8 +10,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_score, recall_score
+
+from alignlab.stats import wilson
 
 LABELS = Path(__file__).with_name("labels")
 # Real answers of the cpu run (SmolLM2-135M, 32 new tokens), each labelled by three annotators
@@ -92,10 +93,7 @@ def agreement(truth, flagged) -> dict:
 
 
 def _wilson(successes: int, n: int) -> list[float] | None:
-    if n == 0:
-        return None
-    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return [float(ci.low), float(ci.high)]
+    return list(wilson(successes, n)) if n else None
 
 
 # Two hand-written held-out sets, to HarmBench prompts (v1) and Do-Not-Answer prompts (v2). v1 was
