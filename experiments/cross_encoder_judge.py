@@ -1,7 +1,7 @@
 """A learned alternative to the compliance judge, measured and not adopted (docs/judge.md).
 
-    OMP_NUM_THREADS=1 python scripts/cross_encoder_judge.py cv    # 5-fold CV on the dev labels: choose the variant (30 min)
-    OMP_NUM_THREADS=1 python scripts/cross_encoder_judge.py test  # train on all dev labels, score the test sets (8 min)
+    OMP_NUM_THREADS=1 python experiments/cross_encoder_judge.py cv    # 5-fold CV on the dev labels: choose the variant (30 min)
+    OMP_NUM_THREADS=1 python experiments/cross_encoder_judge.py test  # train on all dev labels, score the test sets (8 min)
 
 (docs/judge.md's figures were made with one thread; another thread count can move the last digits.)
 
