@@ -89,7 +89,9 @@ def test_alignment_stage_under_accelerate_matches_one_process(tmp_path):
     import yaml
 
     profile = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
-    profile.update(n_align=16, n_align_helpful=0, batch_size=4, rhos=[0.0])
+    # RandomVaccine runs under accelerate too; it draws each process's noise apart, so it matches one
+    # process in distribution, not bit for bit, and is compared for completing only.
+    profile.update(n_align=16, n_align_helpful=0, batch_size=4, rhos=[0.0], replicate_seeds=[], baselines=["random_vaccine"])
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
     stage = ["-m", "alignlab.train", "--profile", str(tmp_path / "tiny.yaml"), "align"]
@@ -97,9 +99,16 @@ def test_alignment_stage_under_accelerate_matches_one_process(tmp_path):
         out = subprocess.run([*launcher, *stage], cwd=ROOT, env={**env, "ALIGNLAB_CACHE": str(tmp_path / name)},
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
         assert out.returncode == 0, f"{name}: {out.stdout[-4000:]}"
-    one = sorted((tmp_path / "one" / "smoke" / "align").glob("*/model/model.safetensors"))
-    two = sorted((tmp_path / "two" / "smoke" / "align").glob("*/model/model.safetensors"))
-    assert len(one) == 2 and [p.parts[-3] for p in one] == [p.parts[-3] for p in two]  # same stages, same keys
+    def models(cache):  # {method: merged weights file} of the alignment stages
+        return {json.loads((p.parents[1] / "done.json").read_text())["method"]: p
+                for p in sorted((cache / "smoke" / "align").glob("*/model/model.safetensors"))}
+
+    by_method = {name: models(tmp_path / name) for name in ("one", "two")}
+    assert set(by_method["one"]) == set(by_method["two"]) == {"sft", "vaccine", "random_vaccine"}
+    assert [by_method["one"][m].parts[-3] for m in by_method["one"]] == \
+        [by_method["two"][m].parts[-3] for m in by_method["one"]]  # same stages, same keys
+    one = [by_method["one"][m] for m in ("sft", "vaccine")]
+    two = [by_method["two"][m] for m in ("sft", "vaccine")]
     for a, b in zip(one, two):
         wa, wb = load_file(str(a)), load_file(str(b))
         for name in wa:
@@ -149,7 +158,7 @@ def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
     profile = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
     # Several batches per stage, and an odd count, so both processes work and a last round is short.
     profile.update(harmful_ratios=[0.2], rhos=[0.0], eval_batch_size=3, n_samples=10, n_samples_secondary=5,
-                   sample_batch_size=2, prefixes=["user_header"])
+                   sample_batch_size=2, prefixes=["user_header"], replicate_seeds=[], baselines=[])
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home"),
            "CUDA_VISIBLE_DEVICES": ""}  # gloo on the CPU, as in CI, even on a machine with a GPU

@@ -127,9 +127,10 @@ class VaccineTrainer(PlainLossSFTTrainer):
         every layer (and process) as in pass 1, so eps has Vaccine's size and a direction that
         ignores the loss. No pass 1: every attention output has shape (batch, tokens, hidden).
         z is drawn from a generator seeded by (seed, step, process), so a resumed run draws what an
-        uninterrupted one did. (The authors' random_vaccine adds N(0, rho) noise per element instead,
+        uninterrupted one did; several processes draw their shares apart, so they match one process
+        in distribution, not bit for bit. (The authors' random_vaccine adds N(0, rho) noise per element instead,
         a perturbation far larger than Vaccine's; README, Deviations.)"""
-        shape = (*inputs["input_ids"].shape, model.config.hidden_size)
+        shape = (*inputs["input_ids"].shape, self.model.config.hidden_size)  # self.model: not DDP-wrapped
         generator = torch.Generator().manual_seed(
             (self.args.seed * 1_000_003 + self.state.global_step) * 1_009 + self.accelerator.process_index)
         z = [torch.randn(shape, generator=generator) for _ in self._attention]
