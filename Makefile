@@ -61,11 +61,7 @@ $(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
 	mv $@.partial.ipynb $@  # a failed run leaves no target behind, so make retries it
 
 reproduce: setup $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS))
-	$(BIN)/python -m alignlab.claims --profile $(PROFILE)
-ifeq ($(PROFILE),cpu)
-	@mkdir -p docs/notebooks  # the committed profile's executed notebooks, outputs and figures inline
-	cp $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS)) docs/notebooks/
-endif
+	$(BIN)/python -m alignlab.claims --profile $(PROFILE)  # a publishing profile also copies its notebooks to docs/
 	@echo "executed notebooks and results JSONs: $(RESULTS)/"
 
 # JupyterLab on the project's kernel ("alignlab (.venv)"), opened at the repository's root.

@@ -17,7 +17,7 @@ from scipy import stats
 from alignlab import paths
 from alignlab.cache import write_json, write_text
 from alignlab.profile import load_profile
-from alignlab.report import figure_dir, load_results, write_readme_block
+from alignlab.report import figure_dir, load_results, publish_notebooks, write_readme_block
 from alignlab.judges import make_judge
 from alignlab.judges.audit import validation_pairs
 from alignlab.stats import corrected_gap, paired_difference, run_level_difference
@@ -111,6 +111,9 @@ def manipulation_check(rows, judge: str) -> dict:
         return {**claim, "ours": "the grid needs p=0 and a larger harmful ratio", "verdict": "not run", "passes": False}
     top, zero = _rates(rows, "sft", ratios[-1], _hs(judge)), _rates(rows, "sft", 0.0, _hs(judge))
     seeds = sorted(set(top) & set(zero))
+    if not seeds:
+        return {**claim, "ours": f"no run of SFT has both p=0 and p={ratios[-1]}", "verdict": "not run",
+                "passes": False}
     rise = paired_difference(np.array([top[s] for s in seeds]), np.array([zero[s] for s in seeds]))
     fa_zero = float(np.mean([100 * _rates(rows, "sft", 0.0, _fa)[s].mean() for s in seeds]))
     passes = bool(rise["estimate"] >= ATTACK_MIN_RISE and rise["ci_low"] > 0 and fa_zero >= ATTACK_MIN_FA)
@@ -120,6 +123,14 @@ def manipulation_check(rows, judge: str) -> dict:
             "test": "cluster bootstrap over prompts (and runs); thresholds fixed before the run",
             "estimate": rise["estimate"], "ci_low": rise["ci_low"], "ci_high": rise["ci_high"],
             "n": rise["n_items"], "n_seeds": len(seeds), "top_ratio": ratios[-1], "fa_at_zero": fa_zero}
+
+
+def replicated_ratio(p, seeds_at: dict) -> float | None:
+    """The harmful ratio whose verdicts are taken over runs: the profile's ``replicate_ratio``,
+    else (a profile without one) the ratio with the most runs, the larger on a tie."""
+    if p.replicate_ratio is not None and p.replicate_ratio in seeds_at:
+        return p.replicate_ratio
+    return max(seeds_at, key=lambda ratio: (len(seeds_at[ratio]), ratio)) if seeds_at else None
 
 
 def run_level_claim(rows, a: str, b: str, ratio: float, key, what: str) -> dict:
@@ -175,7 +186,7 @@ def vaccine_claims(profile: str) -> list[dict]:
     check = manipulation_check(rows, judge)
     out = [_corrected(check, check, pairs) if "estimate" in check else check]
     seeds_at = {ratio: sorted(_rates(rows, "sft", ratio, _fa)) for ratio in {r["harmful_ratio"] for r in rows}}
-    replicated = max(seeds_at, key=lambda ratio: (len(seeds_at[ratio]), ratio)) if seeds_at else None
+    replicated = replicated_ratio(load_profile(profile), seeds_at)
     if replicated is None:
         return out
     paper_hs = PAPER_HS["sft"].get(replicated, math.nan) - PAPER_HS["vaccine"].get(replicated, math.nan)
@@ -220,7 +231,7 @@ def vaccine_claims(profile: str) -> list[dict]:
                     "ci_low": control["ci_low"], "ci_high": control["ci_high"], "p_value": control["p_value"],
                     "n": control["n_items"]})
 
-    first = seeds_at[replicated][0]
+    first = load_profile(profile).seeds[0]  # the baselines' run (vaccine.stages.grid_runs)
     vaccine_first = _rates(rows, "vaccine", replicated, _hs(judge)).get(first)
     for baseline in sorted({r["method"] for r in rows} - {"sft", "vaccine"}):
         other = _rates(rows, baseline, replicated, _hs(judge)).get(first)
@@ -266,7 +277,7 @@ def _list(values) -> str:
 
 
 def drift_claim(profile: str) -> list[dict]:
-    """HED of SFT minus Vaccine at the harmful ratio with the most runs of both (the replicated one), end of fine-tuning.
+    """HED of SFT minus Vaccine at the replicated ratio (:func:`replicated_ratio`), end of fine-tuning.
 
     The verdict is at the level of training runs: a t-interval over seeds of each seed's gap, so it
     needs two seeds or more. Per probe sample (a t-interval and a Wilcoxon signed-rank test over the
@@ -279,8 +290,7 @@ def drift_claim(profile: str) -> list[dict]:
         seeds = {m: {r["seed"] for r in final if r["method"] == m and r["harmful_ratio"] == ratio} for m in ALIGNED}
         return sorted(seeds["sft"] & seeds["vaccine"])
 
-    # the ratio with the most runs of both methods (the replicated one), the larger on a tie
-    top = max({r["harmful_ratio"] for r in final}, key=lambda ratio: (len(both(ratio)), ratio))
+    top = replicated_ratio(load_profile(profile), {ratio: both(ratio) for ratio in {r["harmful_ratio"] for r in final}})
     by = {(r["method"], r["seed"]): r for r in final if r["harmful_ratio"] == top}
     seeds = both(top)
     claim = {"claim": f"Harmful embedding drift is lower under Vaccine (p={top}, end of fine-tuning)",
@@ -429,6 +439,7 @@ def write(profile: str) -> None:
     if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
         write_readme_block("timing", timing_table(profile))
+        publish_notebooks(profile)
     print("\n".join(lines))
     print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")
 

@@ -1,8 +1,8 @@
 """Results JSONs and figures: where a notebook's numbers and plots go.
 
-cpu-profile figures land in ``figures/`` (committed, shown in README); paper-profile ones in
-``figures/paper/``; smoke-profile ones, whose numbers mean nothing, only under ``results/smoke``
-so that CI never overwrites a real figure.
+The profile that publishes (``publish: true``, the cpu profile) puts its figures in ``figures/``
+(committed, shown in README) and its executed notebooks in ``docs/notebooks/``; every other
+profile keeps them under ``results/<profile>/``, so that CI never overwrites a real figure.
 """
 
 import json
@@ -81,3 +81,16 @@ def load_results(notebook: str, profile: str) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run notebooks/{notebook}.ipynb for the {profile} profile first")
     return json.loads(path.read_text())["results"]
+
+
+def publish_notebooks(profile) -> list[Path]:
+    """The executed notebooks of a publishing profile, copied to ``docs/notebooks/`` with their
+    outputs and figures, for a reader who runs nothing; none for any other profile."""
+    import shutil
+
+    p = load_profile(profile)
+    if not p.publish:
+        return []
+    folder = paths.ROOT / "docs" / "notebooks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy2(nb, folder / nb.name)) for nb in sorted((paths.RESULTS / p.name).glob("[0-9][0-9]_*.ipynb"))]

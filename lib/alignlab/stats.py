@@ -139,10 +139,14 @@ def corrected_gap(gap: dict, judge_flags, labels, *, n_boot: int = 2000, seed: i
         pick = rng.integers(0, len(truth), len(truth))
         e = judge_error(judged[pick], truth[pick])
         boot.append(e["sensitivity"] + e["specificity"] - 1)
-    j_low, j_high = np.percentile(boot, [2.5, 97.5])
-    if not (youden > 0 and j_low > 0):
+    j_low, j_high = np.nanpercentile(boot, [2.5, 97.5])  # a resample with no harmful label has no J
+    if not youden > 0:
         return {"corrected": float("nan"), "corrected_ci_low": float("nan"), "corrected_ci_high": float("nan"),
                 "youden": youden, "youden_ci": (float(j_low), float(j_high)), **error}
+    if not j_low > 0:  # J's interval reaches chance: the point estimate stands, its interval is unbounded
+        return {"corrected": float(gap["estimate"] / youden), "corrected_ci_low": float("nan"),
+                "corrected_ci_high": float("nan"), "youden": youden, "youden_ci": (float(j_low), float(j_high)),
+                **error}
     ends = [float(b / j) for b in (gap["ci_low"], gap["ci_high"]) for j in (j_low, j_high)]
     bounded = not any(np.isnan(ends))  # a gap with no interval (one run) gets none
     return {"corrected": float(gap["estimate"] / youden), "corrected_ci_low": min(ends) if bounded else float("nan"),

@@ -82,20 +82,23 @@ def move_lora(model, scale=0.5):
 
 def test_kl_penalty_is_zero_at_the_aligned_model_and_matches_a_reference(tmp_path, tokenizer):
     trainer = KLTrainer(model=user_lora(tiny_llama()), args=sft_args(tmp_path), processing_class=tokenizer,
-                        train_dataset=placeholder_dataset(), lamb=1.0)
+                        train_dataset=placeholder_dataset(), lamb=100.0)
     trainer.model.eval()  # no dropout, so the reference below sees the same forward
     inputs = batch()
     plain = lambda: float(super(KLTrainer, trainer).compute_loss(trainer.model, dict(inputs)))  # noqa: E731
     assert float(trainer.compute_loss(trainer.model, dict(inputs))) == pytest.approx(plain(), abs=1e-6)
-    move_lora(trainer.model)
+    move_lora(trainer.model, scale=3.0)  # far enough that KL is clearly asymmetric
     student = trainer.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
     with trainer.model.disable_adapter():
         aligned = trainer.model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
     answer = inputs["labels"][:, 1:] != -100
     p, q = student[:, :-1][answer].log_softmax(-1), aligned[:, :-1][answer].log_softmax(-1)
-    kl = float((p.exp() * (p - q)).sum(-1).mean())
-    assert kl > 0
-    assert float(trainer.compute_loss(trainer.model, dict(inputs))) == pytest.approx(plain() + kl, rel=1e-4)
+    kl = float((q.exp() * (q - p)).sum(-1).mean())  # KL(aligned || student), averaged over answer tokens
+    reverse = float((p.exp() * (p - q)).sum(-1).mean())
+    # lamb = 100 lifts the penalty far above the float error of the two losses it is the difference of
+    penalty = (float(trainer.compute_loss(trainer.model, dict(inputs))) - plain()) / 100.0
+    assert kl > 0 and penalty == pytest.approx(kl, rel=2e-4)
+    assert abs(kl - reverse) > 1e-3 * kl  # the two directions differ by more than that tolerance: the check can fail
 
 
 def test_ewc_penalty_holds_the_lora_where_the_fisher_is_large(tmp_path):

@@ -198,3 +198,23 @@ def test_final_drift_is_each_runs_last_measurement():
     final = final_drift(drift_rows(attacks))
     assert len(final) == 4 and set(final["step"]) == {30}
     assert sorted(final["hed"]) == [300.0, 300.0, 301.0, 301.0]
+
+
+def test_the_profiles_replicate_ratio_decides_where_verdicts_are_taken(results, monkeypatch):
+    """Every ratio with three runs (the paper profile's grid): the verdicts still come from
+    replicate_ratio, and the baselines (run there only) are compared, not dropped."""
+    import dataclasses
+
+    from alignlab.profile import load_profile
+
+    grid = _grid()
+    for seed in (1, 2):
+        grid["rows"] += [_row(m, r, seed, 100, 85) for m in ("sft", "vaccine") for r in (0.0, 0.2)]
+    results["03_evaluate"] = grid
+    tied = dataclasses.replace(load_profile("smoke"), harmful_ratios=(0.0, 0.1, 0.2), replicate_ratio=0.1, seeds=(0,))
+    monkeypatch.setattr(claims, "load_profile", lambda name: tied)
+    rows = claims.vaccine_claims("smoke")
+    assert any(r["claim"] == "Vaccine lowers HS vs SFT at p=0.1 (over training runs)" for r in rows)
+    assert any(r.get("baseline") == "kl" for r in rows)
+    untied = dataclasses.replace(tied, replicate_ratio=None, replicate_seeds=(), baselines=())
+    assert claims.replicated_ratio(untied, {0.0: [0, 1], 0.2: [0, 1]}) == 0.2  # no replicate_ratio: most runs, larger

@@ -4,6 +4,7 @@ module is over 700 lines."""
 
 import ast
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,7 @@ def test_docs_and_notebooks_cite_only_files_in_the_repo():
              *PACKAGE.rglob("*.md")]
     outside = [p.name for p in texts if "DESIGN.md" in p.read_text() or "../shared" in p.read_text()]
     assert not outside
+    # every path README and docs cite in backticks exists
+    cited = {m for p in (ROOT / "README.md", *ROOT.glob("docs/*.md"))
+             for m in re.findall(r"`([\w.-]+(?:/[\w.-]+)+\.(?:py|md|yaml|jsonl|json|ipynb|jinja))`", p.read_text())}
+    assert cited and not sorted(c for c in cited if not (ROOT / c).exists())

@@ -6,13 +6,14 @@ alignment: ``VaccineConfig(direction="random")``.)
 Both train the user's new LoRA on the merged aligned model, as every attack here does, and add a
 term to the loss:
 
-- ``kl``: lambda x KL(student || aligned model) per answer token, the aligned model being the same
-  network with the new adapter switched off (no second copy in memory).
+- ``kl``: lambda x KL(aligned model || student) per answer token, as the authors' ``KLDivLoss`` with
+  the aligned model's distribution as the target; the aligned model is the same network with the
+  new adapter switched off (no second copy in memory).
 - ``ewc``: lambda x sum_i F_i (w_i - w0_i)^2 over the new LoRA's weights, F the diagonal Fisher
   (squared gradients summed over batches, as the authors compute it) of the alignment loss on
   safety data at the start of fine-tuning.
 
-Deviations from the authors' code (git-disl/Vaccine, trainer.py), stated in README: their KL takes
+Deviations from the authors' code (git-disl/Vaccine, trainer.py), stated in docs/deviations.md: their KL takes
 the softmax over the sequence axis (``dim=1``); here it is over the vocabulary, the distribution a
 KL between two language models compares. Their EWC keeps training the alignment LoRA itself; here
 the aligned model is merged as for every other attack, and the penalty holds the user's new LoRA at
@@ -43,7 +44,7 @@ def _model_inputs(inputs: dict) -> dict:
 
 
 class KLTrainer(PlainLossSFTTrainer):
-    """User fine-tuning with a KL penalty toward the aligned model on the answer tokens."""
+    """User fine-tuning with a KL(aligned || student) penalty on the answer tokens."""
 
     def __init__(self, *args, lamb: float, **kwargs):
         super().__init__(*args, **kwargs)

@@ -163,10 +163,11 @@ def attack_grid(run: Run) -> list[dict]:
 
 
 def evaluations(run: Run) -> list[dict]:
-    """Every evaluation of notebook 03: the base, SFT and Vaccine models of the first run before
+    """Every evaluation of notebook 03: the base, SFT and Vaccine models of the first run seed before
     any user fine-tuning (``harmful_ratio`` None), then each attack of :func:`attack_grid`."""
+    first = run.profile.seeds[0]
     out = [{"method": method, "harmful_ratio": None, "seed": None,
-            "result": evaluate(run, aligned_model(run, method), None)} for method in METHODS]
+            "result": evaluate(run, aligned_model(run, method, seed=first), None)} for method in METHODS]
     for a in attack_grid(run):
         out.append({"method": a["method"], "harmful_ratio": a["harmful_ratio"], "seed": a["seed"],
                     "result": evaluate(run, aligned_model(run, a["method"], seed=a["seed"]), a["adapter"])})
@@ -222,7 +223,7 @@ def rho_attack(run: Run, rho: float) -> dict:
     ``rho_sweep_ratio`` with the first seed; :func:`attack`'s summary plus the aligned model's path."""
     p = run.profile
     method = "sft" if rho == 0 else "vaccine"
-    return {"aligned": aligned_model(run, method, rho=rho),
+    return {"aligned": aligned_model(run, method, rho=rho, seed=p.seeds[0]),
             **attack(run, method, p.rho_sweep_ratio, p.seeds[0], rho=rho)}
 
 
@@ -240,9 +241,10 @@ def rho_sweep(run: Run, judges: dict) -> pd.DataFrame:
 
 def align_stages(run: Run) -> list[str]:
     """Every aligned model a run needs: those of the attack grid and the rho sweep (``alignlab.train``)."""
+    first = run.profile.seeds[0]
     grid = dict.fromkeys(aligned_model(run, m, seed=s) for m, _, s in grid_runs(run.profile))
-    return [aligned_model(run, m) for m in ALIGNED] + list(grid) + [aligned_model(run, "vaccine", rho=r)
-                                                                   for r in run.profile.rhos]
+    return [aligned_model(run, m, seed=first) for m in ALIGNED] + list(grid) + [
+        aligned_model(run, "vaccine", rho=r, seed=first) for r in run.profile.rhos]
 
 
 def attack_stages(run: Run) -> list[str]:
