@@ -217,7 +217,7 @@ def vaccine_claims(profile: str) -> list[dict]:
 
     sft_runs = _rates(rows, "sft", replicated, _hs(judge))
     if len(sft_runs) >= 2:  # the negative control: two runs of one method, under the prompt-level test
-        s0, s1 = sorted(sft_runs)[:2]
+        s0, s1 = (int(s) for s in sorted(sft_runs)[:2])  # seeds come back from the results JSON as floats
         control = paired_difference(sft_runs[s0][None], sft_runs[s1][None])
         out.append({"claim": f"Negative control: two SFT runs (seeds {s0} and {s1}) at p={replicated}, prompt-level test",
                     "paper": "none (a control: two runs of one method)", "kind": "negative control", "judge": judge,
