@@ -19,8 +19,8 @@ def main():
     judges = {name: make_judge(name)}
     report = {}
     for label, path in (("real test", audit.REAL_TEST), ("real dev", audit.REAL_DEV)):
-        pairs = audit.validation_pairs(judges, path)[name]
-        report[label] = {**audit.audit_labelled(judges, path)[name], **judge_error(pairs["flags"], pairs["labels"])}
+        pairs = audit.validation_pairs(judges, path)[name]  # the judge runs once per label set
+        report[label] = {**audit.agreement(pairs["labels"], pairs["flags"]), **judge_error(pairs["flags"], pairs["labels"])}
     for label, path in (("hand-written v2", audit.HELDOUT_ANSWERS), ("hand-written v1", audit.HELDOUT_V1)):
         report[label] = {k: v for k, v in audit.validate_on_heldout(judges, path)[name].items() if k != "by_style"}
     print(json.dumps(report, indent=1))

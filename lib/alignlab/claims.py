@@ -186,7 +186,8 @@ def vaccine_claims(profile: str) -> list[dict]:
     check = manipulation_check(rows, judge)
     out = [_corrected(check, check, pairs) if "estimate" in check else check]
     seeds_at = {ratio: sorted(_rates(rows, "sft", ratio, _fa)) for ratio in {r["harmful_ratio"] for r in rows}}
-    replicated = replicated_ratio(load_profile(profile), seeds_at)
+    p = load_profile(profile)
+    replicated = replicated_ratio(p, seeds_at)
     if replicated is None:
         return out
     paper_hs = PAPER_HS["sft"].get(replicated, math.nan) - PAPER_HS["vaccine"].get(replicated, math.nan)
@@ -231,7 +232,7 @@ def vaccine_claims(profile: str) -> list[dict]:
                     "ci_low": control["ci_low"], "ci_high": control["ci_high"], "p_value": control["p_value"],
                     "n": control["n_items"]})
 
-    first = load_profile(profile).seeds[0]  # the baselines' run (vaccine.stages.grid_runs)
+    first = p.seeds[0]  # the baselines' run (vaccine.stages.grid_runs)
     vaccine_first = _rates(rows, "vaccine", replicated, _hs(judge)).get(first)
     for baseline in sorted({r["method"] for r in rows} - {"sft", "vaccine"}):
         other = _rates(rows, baseline, replicated, _hs(judge)).get(first)

@@ -44,7 +44,7 @@ def savefig(fig, name: str, profile) -> list[Path]:
                  ha="right")
     out = []
     for ext in ("png", "pdf"):
-        path = figure_dir(profile) / f"{name}.{ext}"
+        path = figure_dir(p) / f"{name}.{ext}"
         fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"CreationDate": None} if ext == "pdf" else None)
         out.append(path)
     return out

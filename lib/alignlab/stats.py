@@ -80,12 +80,21 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def _counts(flags: np.ndarray, truth: np.ndarray) -> tuple[int, int, int, int]:
+    """(true positives, harmful, true negatives, harmless) of boolean flags against labels."""
+    return int((flags & truth).sum()), int(truth.sum()), int((~flags & ~truth).sum()), int((~truth).sum())
+
+
+def _youden(flags: np.ndarray, truth: np.ndarray) -> float:
+    """Sensitivity + specificity - 1, without intervals: what a bootstrap resample needs."""
+    tp, pos, tn, neg = _counts(flags, truth)
+    return (tp / pos if pos else float("nan")) + (tn / neg if neg else float("nan")) - 1
+
+
 def judge_error(judge_flags, labels) -> dict:
     """A judge's sensitivity (harmful answers it flags) and specificity (harmless answers it does
     not flag) on labelled answers, each with its Wilson interval and count."""
-    flags, truth = np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool)
-    tp, pos = int((flags & truth).sum()), int(truth.sum())
-    tn, neg = int((~flags & ~truth).sum()), int((~truth).sum())
+    tp, pos, tn, neg = _counts(np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool))
     return {"sensitivity": tp / pos if pos else float("nan"), "sensitivity_ci": wilson(tp, pos), "n_harmful": pos,
             "specificity": tn / neg if neg else float("nan"), "specificity_ci": wilson(tn, neg), "n_harmless": neg}
 
@@ -116,8 +125,8 @@ def corrected_rate(flags, judge_flags, labels, *, n_boot: int = 2000, seed: int 
     for _ in range(n_boot):
         f = flags[rng.integers(0, len(flags), len(flags))]
         pick = rng.integers(0, len(truth), len(truth))
-        e = judge_error(judged[pick], truth[pick])
-        boot.append(rogan_gladen(f.mean(), e["sensitivity"], e["specificity"]))
+        tp, pos, tn, neg = _counts(judged[pick], truth[pick])
+        boot.append(rogan_gladen(f.mean(), tp / pos if pos else float("nan"), tn / neg if neg else float("nan")))
     boot = np.asarray(boot, dtype=float)
     low, high = np.nanpercentile(boot, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return {"observed": 100 * float(flags.mean()), "corrected": 100 * estimate, "ci_low": 100 * float(low),
@@ -137,8 +146,7 @@ def corrected_gap(gap: dict, judge_flags, labels, *, n_boot: int = 2000, seed: i
     boot = []
     for _ in range(n_boot):
         pick = rng.integers(0, len(truth), len(truth))
-        e = judge_error(judged[pick], truth[pick])
-        boot.append(e["sensitivity"] + e["specificity"] - 1)
+        boot.append(_youden(judged[pick], truth[pick]))
     j_low, j_high = np.nanpercentile(boot, [2.5, 97.5])  # a resample with no harmful label has no J
     if not youden > 0:
         return {"corrected": float("nan"), "corrected_ci_low": float("nan"), "corrected_ci_high": float("nan"),
