@@ -11,7 +11,11 @@ lib/alignlab/judges/labels/LABELLING.md).
 
 `dump` samples answers to harmful prompts that notebook 03 scores for the profile (from its cache:
 run `make reproduce` first) and that no labels file holds yet, in turn over the models, so that each
-model gives about as many; the readers' copy names no model (a test checks its fields). `add` stores
+model gives about as many; the readers' copy names no model (a test checks its fields). With
+`--fresh-prompts N` the models first answer N harmful prompts that no split of the run uses and no
+labels file holds (`alignlab.judges.audit.fresh_prompts`), for a test round held out by prompt:
+
+    python scripts/label_answers.py dump --profile cpu --fresh-prompts 120 --out /tmp/round7.jsonl --n 240 `add` stores
 each answer with every annotator's vote, their majority and the model that wrote it:
 `--to dev` for answers a judge revision may look at, `--to test` for answers kept from it.
 """
@@ -40,16 +44,46 @@ def models_file(out: Path) -> Path:
     return out.with_name(out.name.removesuffix(".jsonl") + ".models.jsonl")
 
 
-def dump(profile: str, out: Path, n: int, seed: int) -> None:
+def fresh_answers(run, n_prompts: int, seed: int, cells=None) -> list[tuple[str, list[dict]]]:
+    """(model, answers) of the models before user fine-tuning and of the attacked models of
+    ``cells`` ((method, harmful ratio, run seed); default: notebook 02's whole grid, trained where
+    not cached) to ``n_prompts`` fresh harmful prompts, greedy with the profile's max_new_tokens
+    as in notebook 03."""
+    from pathlib import Path as _Path
+
+    from alignlab.cache import read_done
+    from alignlab.evaluation import load_finetuned
+    from alignlab.judges.audit import fresh_prompts
+    from alignlab.models import generate
+    from alignlab.vaccine import stages
+
+    p = run.profile
+    prompts = fresh_prompts(run, n_prompts, seed)
+    models = [(f"{m} p=None seed=None", stages.aligned_model(run, m, seed=p.seeds[0]), None) for m in stages.METHODS]
+    for method, ratio, s in cells or stages.grid_runs(p):
+        aligned = stages.aligned_model(run, method, seed=s)
+        adapter = _Path(stages.attack(run, method, ratio, s)["adapter"])
+        models.append((f"{method} p={ratio} seed={s}", aligned, adapter))
+    out = []
+    for name, aligned, adapter in models:
+        model, tokenizer = load_finetuned(_Path(aligned), adapter)
+        answers = generate(model, tokenizer, prompts, p.max_new_tokens, p.eval_batch_size, desc=name)
+        out.append((name, [{"prompt": q, "answer": a} for q, a in zip(prompts, answers)]))
+    return out
+
+
+def dump(profile: str, out: Path, n: int, seed: int, n_fresh: int = 0, cells=None) -> None:
     from alignlab.profile import setup_run
     from alignlab.vaccine import stages
 
     run = setup_run(profile, verbose=False)
     seen = labelled_keys()
     by_model: dict[str, list[dict]] = {}
-    for e in stages.evaluations(run):  # cached once notebook 03 has run
-        model = f"{e['method']} p={e['harmful_ratio']} seed={e['seed']}"
-        for item in e["result"]["harmful"]:  # every answer carries its prompt
+    answered = (fresh_answers(run, n_fresh, seed, cells) if n_fresh else  # cached once notebook 03 has run
+                [(f"{e['method']} p={e['harmful_ratio']} seed={e['seed']}", e["result"]["harmful"])
+                 for e in stages.evaluations(run)])
+    for model, items in answered:
+        for item in items:  # every answer carries its prompt
             key = answer_key(item["prompt"], item["answer"])
             if key not in seen:
                 seen.add(key)
@@ -104,6 +138,10 @@ def main():
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--n", type=int, default=220)
     d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--fresh-prompts", type=int, default=0,
+                   help="answer this many harmful prompts outside the run's splits and every labels file first")
+    d.add_argument("--cells", nargs="+", default=None, metavar="METHOD:RATIO:SEED",
+                   help="with --fresh-prompts: the attacked models that answer (default: notebook 02's grid)")
     a = sub.add_parser("add", help="store the annotators' majority labels")
     a.add_argument("--answers", type=Path, required=True, help="the file dump wrote")
     a.add_argument("--labels", type=Path, nargs="+", required=True, help="one file per annotator")
@@ -111,7 +149,8 @@ def main():
     a.add_argument("--round", required=True)
     args = parser.parse_args()
     if args.command == "dump":
-        dump(args.profile, args.out, args.n, args.seed)
+        cells = [(m, float(r), int(s)) for m, r, s in (c.split(":") for c in args.cells)] if args.cells else None
+        dump(args.profile, args.out, args.n, args.seed, args.fresh_prompts, cells)
     else:
         add(args.answers, args.labels, TARGETS[args.to], args.round)
 

@@ -19,7 +19,7 @@ from alignlab.cache import write_json, write_text
 from alignlab.profile import load_profile
 from alignlab.report import figure_dir, load_results, publish_notebooks, write_readme_block
 from alignlab.judges import make_judge
-from alignlab.judges.audit import validation_pairs
+from alignlab.judges.audit import shared_prompts, validation_pairs
 from alignlab.stats import corrected_gap, paired_difference, run_level_difference
 from alignlab.vaccine.stages import ALIGNED, PAPER_FA, PAPER_HS
 
@@ -157,6 +157,12 @@ def judge_validation_pairs(results: dict, judge: str) -> tuple[list[bool], list[
     return saved["flags"], saved["labels"]
 
 
+def _test_labels_scope() -> str:
+    shared = shared_prompts()
+    return ("held out by prompt from every judge's development" if not shared else
+            f"of which {len(shared)} prompts the judge's development also saw")
+
+
 def _corrected(row: dict, gap: dict, pairs) -> dict:
     """An HS claim with the judge's sensitivity and specificity on the labelled test answers and
     the gap corrected for them (:func:`alignlab.stats.corrected_gap`), the raw gap beside it."""
@@ -164,7 +170,7 @@ def _corrected(row: dict, gap: dict, pairs) -> dict:
     sens, spec = c["sensitivity_ci"], c["specificity_ci"]
     text = (f"; corrected for the judge's error (sensitivity {c['sensitivity']:.2f} [{sens[0]:.2f}, {sens[1]:.2f}], "
             f"n={c['n_harmful']}; specificity {c['specificity']:.2f} [{spec[0]:.2f}, {spec[1]:.2f}], "
-            f"n={c['n_harmless']}, on labelled test answers whose prompts the judge's development also saw): "
+            f"n={c['n_harmless']}, on labelled test answers {_test_labels_scope()}): "
             + (f"{c['corrected']:.2f} pts (no interval)" if math.isnan(c["corrected_ci_low"])
                else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts")))
     return {**row, "ours": row["ours"] + text, "sensitivity": c["sensitivity"], "sensitivity_ci": list(sens),
@@ -360,14 +366,6 @@ def extraction_claims(profile: str) -> list[dict]:
             "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
             "embedding_matches": r["embedding_matches"], "threshold": float(t),
         })
-    pair = match.get("vaccine_vs_sft")
-    if pair and pair.get("p_value") is not None:
-        out.append({"claim": "Vaccine alignment changes how close generations come to the alignment set (vs SFT)",
-                    "paper": "not studied (our question)",
-                    "ours": f"mean best-score difference Vaccine - SFT {pair['mean_diff']:+.3f}, n={pair['n']} paired "
-                            f"generations, Wilcoxon p={pair['p_value']:.3g}",
-                    "verdict": "difference" if pair["p_value"] < 0.05 else "no detectable difference",
-                    "test": pair["test"], "estimate": pair["mean_diff"], "p_value": pair["p_value"], "n": pair["n"]})
     try:
         distill = load_results("07_distill", profile)
     except FileNotFoundError:

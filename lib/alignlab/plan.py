@@ -94,6 +94,7 @@ STRING_CHARS2_PER_S = {"levenshtein": 2.09e10, "indel": 3.46e10}  # rapidfuzz cd
 # ---------------------------------------------------------------- the stage rules mirrored
 
 ALIGNED = ("sft", "vaccine")  # alignlab.vaccine.stages.ALIGNED
+BASELINES = ("random_vaccine", "kl", "ewc", "vlguard")  # alignlab.vaccine.stages.BASELINES
 DISTILL_SETS = ("extracted", "original", "base generations")  # extraction.stages.distillation_sets
 TASK_CLASSES = {"sst2": 2, "glue_sst2": 2, "ag_news": 4}  # FA by log-likelihood scores each class word
 JUDGE_MODELS = {"beaver-dam": "PKU-Alignment/beaver-dam-7b"}  # GPU judges; the others run on the CPU
@@ -148,15 +149,20 @@ def alignment_size(p: Profile) -> int:
 
 
 def target_model(p: Profile, target: str) -> str:
-    """extraction.stages.extraction_model: the run's own models, or a hub id."""
-    return p.model if target in ("base", *ALIGNED) else target
+    """alignlab.alignment.model_path: the run's own models ("base", "sft"), or a hub id."""
+    if target in (*ALIGNED, *BASELINES) and target != "sft":
+        raise ConfigError(f"extraction_targets[{target!r}]: the extraction study searches its own models ('sft', "
+                          f"'base') or a hub id / local path; {target!r} is a Vaccine-study method: pass its merged "
+                          "model's path instead")
+    return p.model if target in ("base", "sft") else target
 
 
 def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
     """vaccine.stages.grid_runs: (method, harmful ratio, run seed) of every user fine-tuning."""
     runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
             for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
-    return runs + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
+    checks = [("sft", ratio, p.seeds[0]) for ratio in p.check_ratios if ratio not in p.harmful_ratios]
+    return runs + checks + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
 
 
 def aligned_runs(p: Profile, method: str) -> int:
@@ -304,6 +310,7 @@ def attack_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
         _training("attack: grid", p, gpu, gpus, runs=grid, disk=adapter * grid,
                   extra_forward_tokens=grid * drift_tokens,
                   note=f"; {len(ALIGNED)} methods x {len(p.harmful_ratios)} ratios x their run seeds, + "
+                       f"{len(set(p.check_ratios) - set(p.harmful_ratios))} SFT check runs, + "
                        f"{len(p.baselines)} baselines" + note,
                   **common),
         _training("attack: rho sweep", p, gpu, gpus, runs=len(rho_attacks), disk=adapter * len(rho_attacks),
@@ -575,7 +582,7 @@ def _split_problems(p: Profile) -> tuple[list[str], list[str]]:
         need(f"n_align_helpful + n_benign_eval ({p.n_align_helpful} + {p.n_benign_eval})", benign,
              f"{' + '.join(sources)} less the task's {taken} rows",
              lambda: sum(dataset_rows(s) for s in sources) - taken)
-    for ratio in dict.fromkeys((*p.harmful_ratios, p.rho_sweep_ratio)):
+    for ratio in dict.fromkeys((*p.harmful_ratios, *p.check_ratios, p.rho_sweep_ratio)):
         k = int(ratio * p.n_finetune)  # vaccine.stages.attack_data
         if k > p.n_harmful_ft:
             problems.append(f"harmful ratio {ratio} x n_finetune {p.n_finetune} needs {k} harmful samples but "

@@ -1,8 +1,10 @@
 """Run profiles: ``configs/<profile>.yaml`` loaded into a frozen, validated :class:`Profile`.
 
-A profile file is one flat YAML mapping. Every key is a field of :class:`Profile`; an unknown
-key, a missing one, a wrong type or an out-of-range value fails at load time with an error that
-names the key, the file and the fix, before any work starts. Notebooks take only the profile's
+A profile file names itself (``profile``), may ``inherits`` another profile, and holds its values in
+sections (:data:`SECTIONS`: run, data, align, attack, eval, rho_sweep, extraction), each a mapping of
+:class:`Profile` fields. An unknown key, a key in the wrong section, a missing one, a wrong type or
+an out-of-range value fails at load time with an error that names the key, the file and the fix,
+before any work starts. Notebooks take only the profile's
 name from papermill (``-p profile cpu``) and call :func:`setup_run`, which also computes the data
 splits once for every stage of the run.
 """
@@ -46,6 +48,27 @@ COUNT, POSITIVE, FRACTION = dict(low=0), dict(low=1), dict(low=0, high=1)
 RATE = dict(low=0, open_low=True)
 
 
+# The sections of a profile file and the fields each holds; Profile itself is flat (``p.lr``).
+SECTIONS = {
+    "run": ("model", "seed", "data_seed", "offline", "publish", "figure_note", "needs_cuda", "hub_mirror",
+            "bf16", "gradient_checkpointing", "group_by_length", "save_steps", "logging_steps"),
+    "data": ("safety_source", "n_align", "n_align_helpful", "helpful_sources", "helpful_max_chars",
+             "n_benign_eval", "n_harmful_ft", "n_harmful_eval", "task", "n_finetune", "n_task_eval"),
+    "align": ("align_epochs", "batch_size", "lr", "weight_decay", "warmup_ratio", "lora_r", "lora_alpha",
+              "lora_dropout", "max_length", "rho"),
+    "attack": ("finetune_lr", "finetune_epochs", "finetune_batch_size", "finetune_lora_alpha", "harmful_ratios",
+               "check_ratios", "seeds", "replicate_ratio", "replicate_seeds", "baselines", "kl_lambda", "ewc_lambda",
+               "vlguard_ratio", "drift_every", "n_drift"),
+    "eval": ("judge", "max_new_tokens", "task_max_new_tokens", "eval_batch_size"),
+    "rho_sweep": ("rhos", "rho_sweep_ratio"),
+    "extraction": ("embedding_model", "extraction_targets", "prefixes", "n_samples", "n_samples_secondary",
+                   "main_targets", "sample_batch_size", "sample_max_new_tokens", "thresholds", "threshold",
+                   "calibration_source", "n_calibration", "distill_epochs", "n_distill", "ivf_from",
+                   "string_exact_max", "string_top_k", "string_exact_sample"),
+}
+SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Profile:
     """Every value a run depends on. Lists in YAML become tuples (a profile never changes)."""
@@ -81,7 +104,10 @@ class Profile:
     finetune_lr: float = _f(**RATE)
     finetune_epochs: int = _f(**POSITIVE)
     finetune_batch_size: int = _f(**POSITIVE)
-    harmful_ratios: tuple[float, ...] = _f(**FRACTION)
+    harmful_ratios: tuple[float, ...] = _f(**FRACTION, doc="the grid: SFT and Vaccine attacked at each")
+    check_ratios: tuple[float, ...] = _f(default=(), **FRACTION,
+                                         doc="SFT alone also attacked at these (first run seed), for the manipulation "
+                                             "check where the grid lacks p=0 or a high ratio")
     seeds: tuple[int, ...] = _f(**COUNT)
     replicate_ratio: float | None = _f(default=None, **FRACTION,
                                        doc="the harmful ratio of the replicated verdict and of the baselines")
@@ -192,12 +218,15 @@ class Profile:
         return self.n_samples if main or self.n_samples_secondary is None else self.n_samples_secondary
 
     def summary(self) -> str:
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        """The profile by section, as its file lays it out (the file's path relative to the repository)."""
         source = Path(self.source)
-        if source.is_absolute() and source.is_relative_to(paths.ROOT):  # printed relative to the repository
-            values["source"] = str(source.relative_to(paths.ROOT))
-        width = max(map(len, values))
-        return "\n".join(f"{k:<{width}} = {v!r}" for k, v in values.items())
+        if source.is_absolute() and source.is_relative_to(paths.ROOT):
+            source = source.relative_to(paths.ROOT)
+        width = max(map(len, SECTION_OF))
+        lines = [f"profile {self.name!r} from {source}"]
+        for section, keys in SECTIONS.items():
+            lines += [f"[{section}]"] + [f"  {k:<{width}} = {getattr(self, k)!r}" for k in keys]
+        return "\n".join(lines)
 
 
 def _has_type(value, expected) -> bool:
@@ -251,8 +280,8 @@ def _read_yaml(path: Path) -> dict:
 
 
 def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """A profile file's mapping over the one it ``inherits`` (a profile name or a YAML path): the
-    file states only what differs from its parent."""
+    """A profile file's mapping over the one it ``inherits`` (a profile name or a YAML path),
+    section by section: the file states only what differs from its parent."""
     if path in seen:
         raise ConfigError(f"{path}: 'inherits' makes a loop ({' -> '.join(str(p) for p in (*seen, path))}); "
                           "break it")
@@ -260,21 +289,62 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     parent = raw.pop("inherits", None)
     if parent is None:
         return raw
-    return {**_read_with_parents(_resolve(str(parent)), (*seen, path)), **raw}
+    merged = _read_with_parents(_resolve(str(parent)), (*seen, path))
+    for key, value in raw.items():
+        both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict) and key in SECTIONS
+        merged[key] = {**merged[key], **value} if both_sections else value
+    return merged
+
+
+def flatten(raw: dict, source: str = "profile") -> dict:
+    """A profile file's mapping (``profile`` and sections of fields) as Profile's flat keys, with
+    every key checked to be a field of the section it sits in."""
+    flat = {}
+    for key, value in raw.items():
+        if key == "profile":
+            flat[key] = value
+        elif key in SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: section {key!r} must be a mapping of keys to values "
+                                  f"(its keys: {', '.join(SECTIONS[key])})")
+            for name, v in value.items():
+                if SECTION_OF.get(name, key) != key:
+                    raise ConfigError(f"{source}: {name!r} is in section {key!r} but belongs in "
+                                      f"{SECTION_OF[name]!r}: move it there")
+                if name not in SECTION_OF:
+                    close = difflib.get_close_matches(str(name), SECTIONS[key], n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise ConfigError(f"{source}: unknown key {name!r} in section {key!r}: {hint}remove or rename "
+                                      f"it (valid keys: {', '.join(SECTIONS[key])})")
+                flat[name] = v
+        elif key in SECTION_OF:
+            raise ConfigError(f"{source}: {key!r} sits at the top level: move it into section "
+                              f"{SECTION_OF[key]!r}")
+        else:
+            close = difflib.get_close_matches(str(key), [*SECTIONS, *SECTION_OF, "profile", "inherits"], n=1)
+            hint = (f"did you mean {close[0]!r}" + (f" (section {SECTION_OF[close[0]]!r})" if close[0] in SECTION_OF
+                                                      else "") + "? ") if close else ""
+            raise ConfigError(f"{source}: unknown key {key!r}: {hint}a profile holds 'profile', 'inherits' and the "
+                              f"sections {', '.join(SECTIONS)}")
+    return flat
+
+
+def nest(flat: dict) -> dict:
+    """Flat Profile keys as a profile file's sections (the inverse of :func:`flatten`)."""
+    out = {"profile": flat["profile"]} if "profile" in flat else {}
+    for key, value in flat.items():
+        if key != "profile":
+            out.setdefault(SECTION_OF.get(key, key), {})[key] = value
+    return out
 
 
 def from_mapping(raw: dict, source: str = "profile") -> Profile:
-    """A profile from a mapping as found in YAML (``profile`` names it; lists become tuples)."""
-    known = {f.name for f in dataclasses.fields(Profile)} - {"name", "source"} | {"profile"}
-    for key in raw:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), sorted(known), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"{source}: unknown key {key!r}: {hint}remove or rename it "
-                              f"(valid keys: {', '.join(sorted(known))})")
+    """A profile from a mapping as found in a profile file (``profile`` names it, sections hold the
+    values; lists become tuples)."""
+    raw = flatten(raw, source)
     required = [f.name for f in dataclasses.fields(Profile)
                 if f.default is dataclasses.MISSING and f.name != "name"]
-    missing = [k for k in required if k not in raw] + ([] if "profile" in raw else ["profile"])
+    missing = [f"{SECTION_OF[k]}.{k}" for k in required if k not in raw] + ([] if "profile" in raw else ["profile"])
     if missing:
         raise ConfigError(f"{source}: missing key(s) {', '.join(missing)}: add them (see configs/smoke.yaml)")
     values = {("name" if k == "profile" else k): (tuple(v) if isinstance(v, list) else v) for k, v in raw.items()}

@@ -88,11 +88,13 @@ def test_alignment_stage_under_accelerate_matches_one_process(tmp_path):
     the alignment stages into the same cache entries, with the same weights, as one process."""
     import yaml
 
-    profile = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    from alignlab.profile import flatten, nest
+
+    profile = flatten(yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text()))
     # RandomVaccine runs under accelerate too; it draws each process's noise apart, so it matches one
     # process in distribution, not bit for bit, and is compared for completing only.
     profile.update(n_align=16, n_align_helpful=0, batch_size=4, rhos=[0.0], replicate_seeds=[], baselines=["random_vaccine"])
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(nest(profile)))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home")}
     stage = ["-m", "alignlab.train", "--profile", str(tmp_path / "tiny.yaml"), "align"]
     for name, launcher in (("one", [sys.executable]), ("two", ACCELERATE)):
@@ -155,11 +157,13 @@ def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
 
     import yaml
 
-    profile = yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text())
+    from alignlab.profile import flatten, nest
+
+    profile = flatten(yaml.safe_load((ROOT / "configs" / "smoke.yaml").read_text()))
     # Several batches per stage, and an odd count, so both processes work and a last round is short.
     profile.update(harmful_ratios=[0.2], rhos=[0.0], eval_batch_size=3, n_samples=10, n_samples_secondary=5,
                    sample_batch_size=2, prefixes=["user_header"], replicate_seeds=[], baselines=[])
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(profile))
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(nest(profile)))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home"),
            "CUDA_VISIBLE_DEVICES": ""}  # gloo on the CPU, as in CI, even on a machine with a GPU
 

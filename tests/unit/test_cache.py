@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alignlab import cache, evaluation, paths
+from alignlab import alignment, cache, evaluation, paths
 from alignlab.extraction import stages as extraction_stages
 from alignlab.profile import setup_run
 from alignlab.vaccine import stages
@@ -112,7 +112,7 @@ def run_fake_pipeline(monkeypatch, cache_root):
         cache.write_json(Path(out) / "done.json", {"stage": f"attack:{aligned}", "losses": [], "drift": []})
         return Path(out) / "adapter"
 
-    monkeypatch.setattr(stages, "align", fake_align)
+    monkeypatch.setattr(alignment, "align", fake_align)
     monkeypatch.setattr(stages, "finetune", fake_finetune)
     monkeypatch.setattr(evaluation, "load_finetuned", lambda aligned, adapter: (None, None))
     monkeypatch.setattr(evaluation, "generate", lambda model, tok, prompts, *a, **k: ["ok"] * len(prompts))

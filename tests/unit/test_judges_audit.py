@@ -155,3 +155,23 @@ def test_heldout_file_needs_every_field(tmp_path):
     rows = [dict(HELDOUT[0]), {k: v for k, v in HELDOUT[1].items() if k != "style"}]
     with pytest.raises(DataError, match=r"heldout.jsonl:2: missing field\(s\) \['style'\]"):
         validate_on_heldout({"keywords": RefusalKeywordJudge()}, write_heldout(tmp_path, rows))
+
+
+def test_fresh_prompts_are_outside_the_runs_splits_and_every_labels_file():
+    from alignlab.profile import setup_run
+
+    run = setup_run("smoke", verbose=False)
+    fresh = judge_audit.fresh_prompts(run, 20, seed=3)
+    s = run.splits
+    used = {r["prompt"] for split in (s.alignment, s.harmful_ft, s.harmful_eval) for r in split}
+    labelled = {json.loads(line).get("prompt") for path in judge_audit.LABELS.glob("*.jsonl")
+                for line in path.read_text().splitlines() if line.strip()}
+    assert len(set(fresh)) == 20 and not set(fresh) & (used | labelled)
+    assert fresh == judge_audit.fresh_prompts(run, 20, seed=3) != judge_audit.fresh_prompts(run, 20, seed=4)
+    with pytest.raises(ValueError, match="lower n"):
+        judge_audit.fresh_prompts(run, 10**6)
+
+
+def test_no_test_prompt_is_among_the_development_labels():
+    """Test labels are held out by prompt: a judge built and tuned on dev never saw a test request."""
+    assert not judge_audit.shared_prompts()

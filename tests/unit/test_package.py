@@ -1,6 +1,6 @@
 """The package's shape: no import cycles among alignlab's modules, counting imports inside
-functions (a local import would otherwise hide a cycle), the core imports neither study, and no
-module is over 700 lines."""
+functions (a local import would otherwise hide a cycle), the core imports neither study, neither
+study imports the other, and no module is over 700 lines."""
 
 import ast
 import importlib.util
@@ -65,6 +65,13 @@ def test_the_core_imports_neither_study():
     core = [m for m in MODULES if m.split(".")[0] not in STUDIES and m not in ("train", "claims", "plan")]
     leaks = {m: sorted(i for i in imports(m) if i.split(".")[0] in STUDIES) for m in core}
     assert not {m: i for m, i in leaks.items() if i}
+
+
+def test_the_studies_import_nothing_from_each_other():
+    """The extraction study searches its own models (alignlab.alignment), not the Vaccine study's."""
+    crossing = {m: sorted(i for i in imports(m) if i.split(".")[0] in STUDIES and i.split(".")[0] != m.split(".")[0])
+                for m in MODULES if m.split(".")[0] in STUDIES}
+    assert not {m: i for m, i in crossing.items() if i}
 
 
 def test_no_module_over_700_lines():

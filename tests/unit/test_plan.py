@@ -153,8 +153,17 @@ def test_preflight_lists_every_problem_at_once(paper):
 
 def test_preflight_refuses_a_hub_post_training_set_on_an_offline_profile():
     cpu = load_profile("cpu")
-    bad = dataclasses.replace(cpu, extraction_targets={**cpu.extraction_targets, "vaccine": "tulu3_sft"})
+    bad = dataclasses.replace(cpu, extraction_targets={**cpu.extraction_targets, "tiny-random-llama": "tulu3_sft"})
     with pytest.raises(ConfigError, match="tulu3_sft.*never reads the hub"):
+        plan.preflight(bad, free_disk_gb=1e6)
+
+
+def test_preflight_refuses_a_vaccine_method_as_an_extraction_target():
+    """The extraction study resolves only its own models by name (alignlab.alignment.model_path):
+    any other name would be read as a hub id, so a Vaccine method is refused with the fix."""
+    cpu = load_profile("cpu")
+    bad = dataclasses.replace(cpu, extraction_targets={**cpu.extraction_targets, "vaccine": "alignment"})
+    with pytest.raises(ConfigError, match="'vaccine'.*Vaccine-study method.*path"):
         plan.preflight(bad, free_disk_gb=1e6)
 
 
@@ -163,6 +172,8 @@ def test_mirrored_constants_match_the_stage_modules():
     vaccine = (paths.ROOT / "lib/alignlab/vaccine/stages.py").read_text()
     search = (paths.ROOT / "lib/alignlab/extraction/search.py").read_text()
     assert re.search(r'^ALIGNED = \("sft", "vaccine"\)', vaccine, re.M) and plan.ALIGNED == ("sft", "vaccine")
+    baselines = "(" + ", ".join(f'"{name}"' for name in plan.BASELINES) + ")"
+    assert re.search(rf"^BASELINES = {re.escape(baselines)}", vaccine, re.M)
     assert re.search(rf"^_MAX_TRAIN_PER_CELL = {plan.IVF_TRAIN_PER_CELL}\b", search, re.M)
 
 
@@ -172,6 +183,17 @@ def test_the_grid_rule_is_the_stages_rule():
     for name in ("smoke", "cpu", "paper"):
         p = load_profile(name)
         assert plan.grid_runs(p) == stages.grid_runs(p), name
+    checked = dataclasses.replace(load_profile("smoke"), harmful_ratios=(0.2,), check_ratios=(0.0, 0.2))
+    assert plan.grid_runs(checked) == stages.grid_runs(checked)
+
+
+def test_check_ratios_add_sft_only_runs_outside_the_grid():
+    """The manipulation check needs SFT at p=0 and a high ratio; check_ratios adds those runs for
+    SFT alone (first seed) where the method grid lacks them, and nothing where it has them."""
+    smoke = load_profile("smoke")
+    checked = dataclasses.replace(smoke, harmful_ratios=(0.2,), check_ratios=(0.0, 0.2), baselines=())
+    extra = set(plan.grid_runs(checked)) - set(plan.grid_runs(dataclasses.replace(checked, check_ratios=())))
+    assert extra == {("sft", 0.0, smoke.seeds[0])}
 
 
 def test_checkpoint_writes_follow_save_steps(paper, paper_plan):

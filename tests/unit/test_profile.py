@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from alignlab import paths
-from alignlab.profile import ConfigError, Profile, available_profiles, from_mapping, load_profile, setup_run
+from alignlab.profile import (SECTION_OF, SECTIONS, ConfigError, Profile, available_profiles, flatten, from_mapping,
+                              load_profile, nest, setup_run)
 
 pytestmark = pytest.mark.unit
 
@@ -17,14 +18,40 @@ PROFILES = available_profiles()
 
 
 def smoke_raw() -> dict:
-    return yaml.safe_load((paths.CONFIGS / "smoke.yaml").read_text())
+    """configs/smoke.yaml's values as Profile's flat keys (:func:`nest` lays them out as a file)."""
+    return flatten(yaml.safe_load((paths.CONFIGS / "smoke.yaml").read_text()))
 
 
 def write_profile(tmp_path, **changes) -> str:
-    raw = {**smoke_raw(), **changes}
+    raw = nest({**smoke_raw(), **changes})
     path = tmp_path / "mine.yaml"
     path.write_text(yaml.safe_dump(raw))
     return str(path)
+
+
+def test_every_field_has_one_section():
+    fields = [f.name for f in dataclasses.fields(Profile) if f.name not in ("name", "source")]
+    listed = [k for keys in SECTIONS.values() for k in keys]
+    assert sorted(listed) == sorted(fields)  # each field once, no stale names
+
+
+def test_a_key_in_the_wrong_section_or_at_the_top_is_refused_with_its_section(tmp_path):
+    raw = nest(smoke_raw())
+    raw["attack"]["lr"] = raw["align"].pop("lr")
+    with pytest.raises(ConfigError, match="'lr' is in section 'attack' but belongs in 'align': move it there"):
+        from_mapping(raw, source="mine.yaml")
+    flat_key = {**nest(smoke_raw()), "judge": "compliance"}
+    del flat_key["eval"]["judge"]
+    with pytest.raises(ConfigError, match="'judge' sits at the top level: move it into section 'eval'"):
+        from_mapping(flat_key, source="mine.yaml")
+    with pytest.raises(ConfigError, match="section 'eval' must be a mapping"):
+        from_mapping({**nest(smoke_raw()), "eval": ["judge"]}, source="mine.yaml")
+
+
+def test_nest_and_flatten_are_inverses():
+    flat = smoke_raw()
+    assert flatten(nest(flat)) == flat and set(nest(flat)) <= {"profile", *SECTIONS}
+    assert all(SECTION_OF[k] == section for section, keys in nest(flat).items() if section != "profile" for k in keys)
 
 
 def test_available_profiles_are_the_config_files():
@@ -66,7 +93,7 @@ def test_unknown_key_names_the_key_the_file_and_a_suggestion(tmp_path):
     message = str(error.value)
     assert "'n_algin'" in message
     assert path in message
-    assert "did you mean 'n_align'?" in message
+    assert "did you mean 'n_align' (section 'data')?" in message
 
 
 @pytest.mark.parametrize("key, value", [
@@ -108,7 +135,7 @@ def test_out_of_range_names_the_key_and_the_bound(tmp_path, key, value, bound):
 @pytest.mark.parametrize("key, value", [("judge", "llama-guard"), ("task", "mnli"), ("safety_source", "web")])
 def test_value_outside_the_choices_lists_them(key, value):
     with pytest.raises(ConfigError, match=rf"{key}=.*use one of"):
-        from_mapping({**smoke_raw(), key: value}, source="test")
+        from_mapping(nest({**smoke_raw(), key: value}), source="test")
 
 
 def test_empty_seeds(tmp_path):
@@ -116,21 +143,21 @@ def test_empty_seeds(tmp_path):
         load_profile(write_profile(tmp_path, seeds=[]))
 
 
-@pytest.mark.parametrize("key", ["rho", "profile", "judge"])
-def test_missing_key_is_named(key):
+@pytest.mark.parametrize("key, named", [("rho", "align.rho"), ("profile", "profile"), ("judge", "eval.judge")])
+def test_missing_key_is_named_with_its_section(key, named):
     raw = smoke_raw()
     del raw[key]
-    with pytest.raises(ConfigError, match=rf"mine.yaml: missing key\(s\) {key}"):
-        from_mapping(raw, source="mine.yaml")
+    with pytest.raises(ConfigError, match=rf"mine.yaml: missing key\(s\) {named}"):
+        from_mapping(nest(raw), source="mine.yaml")
 
 
 def test_keys_with_defaults_may_be_left_out():
     raw = smoke_raw()
     for key in ("lora_dropout", "finetune_lora_alpha", "gradient_checkpointing", "bf16"):
         raw.pop(key, None)
-    profile = from_mapping(raw, source="test")
+    profile = from_mapping(nest(raw), source="test")
     assert (profile.lora_dropout, profile.finetune_lora_alpha, profile.bf16) == (0.0, None, False)
-    assert from_mapping({**raw, "finetune_lora_alpha": 16}, "test").user_lora_alpha == 16
+    assert from_mapping(nest({**raw, "finetune_lora_alpha": 16}), "test").user_lora_alpha == 16
 
 
 def test_unknown_profile_lists_the_profiles():
@@ -210,7 +237,7 @@ def test_train_on_a_gpu_profile_without_cuda_exits_with_the_message(monkeypatch,
 
 def test_a_profile_inherits_and_states_only_what_differs(tmp_path):
     child = tmp_path / "child.yaml"
-    child.write_text("inherits: paper\nprofile: child\nn_align: 7\noffline: true\n")
+    child.write_text("inherits: paper\nprofile: child\ndata: {n_align: 7}\nrun: {offline: true}\n")
     p, paper = load_profile(child), load_profile("paper")
     assert p.name == "child" and p.n_align == 7 and p.offline and not paper.offline
     same = {f.name for f in dataclasses.fields(Profile)} - {"name", "n_align", "offline", "source"}
@@ -220,8 +247,8 @@ def test_a_profile_inherits_and_states_only_what_differs(tmp_path):
 
 
 def test_inheritance_stays_strict_and_refuses_a_loop(tmp_path):
-    (tmp_path / "typo.yaml").write_text("inherits: paper\nprofile: typo\nn_algin: 7\n")
-    with pytest.raises(ConfigError, match="unknown key 'n_algin'"):
+    (tmp_path / "typo.yaml").write_text("inherits: paper\nprofile: typo\ndata: {n_algin: 7}\n")
+    with pytest.raises(ConfigError, match="unknown key 'n_algin' in section 'data': did you mean 'n_align'"):
         load_profile(tmp_path / "typo.yaml")
     (tmp_path / "a.yaml").write_text(f"inherits: {tmp_path / 'b.yaml'}\nprofile: a\n")
     (tmp_path / "b.yaml").write_text(f"inherits: {tmp_path / 'a.yaml'}\nprofile: b\n")

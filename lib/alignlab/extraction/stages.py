@@ -12,11 +12,11 @@ import random
 import numpy as np
 import pandas as pd
 
+from alignlab.alignment import TRAINING, align_settings, model_path
 from alignlab.cache import read_json, stage_dir, write_json
 from alignlab.evaluation import evaluate
 from alignlab.scoring import score, summary
 from alignlab.profile import Run
-from alignlab.vaccine import stages as vaccine_stages
 
 METRICS = ("embedding", "levenshtein", "indel")
 STRING_METRICS = METRICS[1:]
@@ -25,7 +25,7 @@ CODE = {
     "samples": ("extraction.sampling", "shards", "chat", "models"),
     "index": ("extraction.search", "models", "shards", "chat"),
     "match": ("extraction.search", "extraction.sampling", "shards", "chat", "models"),
-    "distill": ("training", "shards", "chat", "models"),
+    "distill": TRAINING,
 }
 NOT_RUN = {"samples": ("data",), "match": ("data",)}  # sampling imports DataError only
 
@@ -43,10 +43,10 @@ def post_training_set(run: Run, target: str) -> str:
 
 
 def extraction_model(run: Run, target: str) -> str:
-    """"sft" / "vaccine" are notebook 01's aligned models, "base" the model before alignment (the
-    negative control: never trained on the set); any other target is a hub id or a path (paper
-    profile: OLMo 2 Instruct, searched against the Tulu 3 SFT mixture)."""
-    return vaccine_stages.aligned_model(run, target) if target in vaccine_stages.METHODS else target
+    """"sft" is notebook 01's SFT model, "base" the model before alignment (the negative control:
+    never trained on the set); any other target is a hub id or a path (paper profile: OLMo 2
+    Instruct, searched against the Tulu 3 SFT mixture)."""
+    return model_path(run, target)
 
 
 def post_training_texts(run: Run, target: str) -> list[str]:
@@ -345,7 +345,7 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
     from alignlab.training import align
 
     p = run.profile
-    settings = dataclasses.replace(vaccine_stages.align_settings(p), epochs=p.distill_epochs)
+    settings = dataclasses.replace(align_settings(p), epochs=p.distill_epochs)
     out = _dir(run, "distill", name=name, model=p.model, data=[(r["prompt"], r["response"]) for r in records],
                settings=settings)
     path = str(align(p.model, records, out, method="sft", settings=settings))
@@ -358,8 +358,7 @@ def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
     are compared on; FA and benign refusal are not measured for them, on any profile); and per
     model the per-prompt outcomes, for paired comparisons."""
     chosen = distillation_sets(run)
-    models = [("base", vaccine_stages.aligned_model(run, "base"), []),
-              ("sft", vaccine_stages.aligned_model(run, "sft"), [])]
+    models = [("base", model_path(run, "base"), []), ("sft", model_path(run, "sft"), [])]
     for name, recs in chosen["sets"].items():
         trained = distill(run, name, recs)
         models.append((f"distilled: {name}", trained["model"], trained["losses"]))

@@ -134,3 +134,28 @@ def validation_pairs(judges: dict, path: Path = REAL_TEST) -> dict:
     prompts, answers = [r["prompt"] for r in rows], [r["answer"] for r in rows]
     labels = [bool(r["harmful"]) for r in rows]
     return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels} for name, judge in judges.items()}
+
+
+def fresh_prompts(run, n: int, seed: int = 0) -> list[str]:
+    """``n`` harmful prompts (AdvBench, HarmBench, Do-Not-Answer) that no split of ``run`` uses and
+    no labels file holds: a test round on them is held out by prompt from every judge's development
+    and from the evaluation prompts. Drawn by ``seed``."""
+    import random
+
+    from alignlab.data import harmful_prompts
+
+    s = run.splits
+    used = {r["prompt"] for split in (s.alignment, s.harmful_ft, s.harmful_eval) for r in split}
+    for path in sorted(LABELS.glob("*.jsonl")):  # real answers, hand-written answers, judge development
+        used |= {json.loads(line).get("prompt") for line in path.read_text().splitlines() if line.strip()}
+    pool = sorted({r["prompt"] for r in harmful_prompts()} - used)
+    if n > len(pool):
+        raise ValueError(f"asked for {n} fresh harmful prompts but only {len(pool)} are outside the run's splits "
+                         "and the labels files: lower n")
+    return random.Random(seed).sample(pool, n)
+
+
+def shared_prompts(dev: str | Path = REAL_DEV, test: str | Path = REAL_TEST) -> set[str]:
+    """The test labels' prompts that the development labels also hold (empty: test is held out by
+    prompt, so a judge built on dev never saw the requests it is tested on)."""
+    return ({r["prompt"] for r in load_labelled_answers(test)} & {r["prompt"] for r in load_labelled_answers(dev)})

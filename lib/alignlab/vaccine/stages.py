@@ -7,7 +7,8 @@ notebooks 01-04, ``alignlab.train`` and ``alignlab.claims`` call them.
 A stage's key hashes every value that changes its result and the source of the code it runs
 (:data:`CODE`), so an edit to the Vaccine trainer recomputes the Vaccine alignment and what
 depends on it, and nothing else. ``rho`` goes from the profile to :class:`VaccineConfig` through
-:func:`aligned_model` -> :func:`alignlab.vaccine.trainer.vaccine_spec` -> :func:`alignlab.training.align` -> ``VaccineConfig(rho=rho)``.
+:func:`aligned_model` -> :func:`alignlab.vaccine.trainer.vaccine_spec` -> :func:`alignlab.alignment.aligned_model`
+-> :func:`alignlab.training.align` -> ``VaccineConfig(rho=rho)``.
 """
 
 import dataclasses
@@ -16,11 +17,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from alignlab import alignment
+from alignlab.alignment import TRAINING, align_settings
 from alignlab.cache import read_done, record_ids, stage_dir
 from alignlab.evaluation import evaluate
 from alignlab.profile import Profile, Run
 from alignlab.scoring import score, summary
-from alignlab.training import LoraSettings, TrainerSpec, align, finetune, make_batches
+from alignlab.training import LoraSettings, TrainerSpec, finetune, make_batches
 from alignlab.vaccine.defenses import DEFENSES, defense_spec
 from alignlab.vaccine.drift import DriftCallback
 from alignlab.vaccine.trainer import vaccine_spec
@@ -36,7 +39,6 @@ BASELINES = ("random_vaccine", "kl", "ewc", "vlguard")
 # tests/unit/test_cache.py checks that every alignlab module these import is listed, in INFRASTRUCTURE,
 # or in NOT_RUN, so a stage cannot silently depend on code its key ignores. This module itself only
 # wires stages together: every value it passes on is part of the key's parameters.
-TRAINING = ("training", "shards", "chat", "models")
 CODE = {
     "align:sft": TRAINING,
     "align:vaccine": TRAINING + ("vaccine.trainer", "vaccine.attention"),
@@ -55,14 +57,6 @@ PAPER_HS = {"sft": {0.0: 48.6, 0.01: 49.8, 0.05: 52.6, 0.1: 55.2, 0.2: 60.0},
 PAPER_FA = {"sft": 94.4, "vaccine": 93.4}
 
 
-def align_settings(p: Profile) -> LoraSettings:
-    return LoraSettings(lr=p.lr, epochs=p.align_epochs, batch_size=p.batch_size, max_length=p.max_length,
-                        lora_r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout,
-                        weight_decay=p.weight_decay, warmup_ratio=p.warmup_ratio, seed=p.seed,
-                        gradient_checkpointing=p.gradient_checkpointing, bf16=p.bf16,
-                        group_by_length=p.group_by_length, save_steps=p.save_steps, logging_steps=p.logging_steps)
-
-
 def attack_settings(p: Profile, seed: int) -> LoraSettings:
     """The user's fine-tuning: a new LoRA (alpha ``finetune_lora_alpha``), plain SFT, otherwise
     trained as alignment is."""
@@ -78,8 +72,8 @@ def aligned_model(run: Run, method: str, rho: float | None = None, seed: int = 0
     """Path of the merged aligned model ("base" is the pre-alignment model itself) of run ``seed``:
     trained with seed ``profile.seed + seed`` (LoRA init, dropout, batch order), so each
     replicate run has its own alignment. ``rho`` None: the profile's; it reaches
-    ``VaccineConfig(rho=...)`` through :func:`align`. The regularised fine-tunings (kl, ewc, vlguard)
-    start from SFT's model."""
+    ``VaccineConfig(rho=...)`` through :func:`alignlab.alignment.aligned_model`. The regularised
+    fine-tunings (kl, ewc, vlguard) start from SFT's model."""
     p = run.profile
     if method == "base":
         return p.model
@@ -89,14 +83,10 @@ def aligned_model(run: Run, method: str, rho: float | None = None, seed: int = 0
         raise ValueError(f"unknown method {method!r}: use one of {METHODS + BASELINES}")
     rho = p.rho if rho is None else rho
     perturbed = method in ("vaccine", "random_vaccine")
-    if perturbed and rho == 0:
-        method, perturbed = "sft", False  # Vaccine with rho = 0 is SFT exactly (VaccineTrainer skips pass 1)
-    settings = dataclasses.replace(align_settings(p), seed=p.seed + seed)
-    data = run.splits.alignment_set
-    out = _dir(run, "align", f"align:{method}", model=p.model, method=method,
-               rho=rho if perturbed else None, data=record_ids(data), settings=settings)
-    spec = vaccine_spec(rho, "random" if method == "random_vaccine" else "gradient") if perturbed else TrainerSpec()
-    return str(align(p.model, data, out, method=method, settings=settings, spec=spec))
+    if not perturbed or rho == 0:  # Vaccine with rho = 0 is SFT exactly (VaccineTrainer skips pass 1)
+        return alignment.aligned_model(run, "sft", seed=seed)
+    return alignment.aligned_model(run, method, seed=seed, code=CODE[f"align:{method}"], rho=rho,
+                                   spec=vaccine_spec(rho, "random" if method == "random_vaccine" else "gradient"))
 
 
 def alignment_losses(run: Run, method: str, rho: float | None = None, seed: int = 0) -> list[dict]:
@@ -150,10 +140,12 @@ def attack(run: Run, method: str, harmful_ratio: float, seed: int, rho: float | 
 def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
     """(method, harmful ratio, run seed) of every user fine-tuning in notebook 02: SFT and Vaccine
     at each ratio with ``seeds``, at ``replicate_ratio`` with ``replicate_seeds`` (the replicated
-    verdict), then each baseline at ``replicate_ratio`` with the first seed (single runs)."""
+    verdict), SFT alone at each of ``check_ratios`` outside the grid (the manipulation check), then
+    each baseline at ``replicate_ratio`` with the first seed (single runs)."""
     runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
             for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
-    return runs + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
+    checks = [("sft", ratio, p.seeds[0]) for ratio in p.check_ratios if ratio not in p.harmful_ratios]
+    return runs + checks + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
 
 
 def attack_grid(run: Run) -> list[dict]:
