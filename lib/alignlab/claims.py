@@ -150,27 +150,38 @@ def _run_fmt(d, unit=" pts") -> str:
             f"mde {d['mde']:.1f}{unit}, {d['n_runs']} runs per method")
 
 
-def judge_validation_pairs(results: dict, judge: str) -> tuple[list[bool], list[bool]]:
-    """The verdict judge's flags and the annotators' labels on the labelled test answers: from
-    notebook 03's results where it saved them, else (an offline judge) scored here."""
+# The fewest labelled answers of each class in a model group for its own sensitivity and specificity.
+MIN_GROUP_LABELS = 30
+
+
+def judge_validation_pairs(results: dict, judge: str, group: str | None = "attacked") -> dict:
+    """The verdict judge's flags and the annotators' labels on the labelled test answers (from
+    notebook 03's results where it saved them, else, for an offline judge, scored here), restricted
+    to the answers of ``group``'s models when that group holds at least MIN_GROUP_LABELS of each
+    class: every HS claim compares attacked models, and the judge's error differs by group."""
     saved = results.get("judge_validation_pairs", {}).get(judge) or validation_pairs({judge: make_judge(judge)})[judge]
-    return saved["flags"], saved["labels"]
+    flags, labels, groups = saved["flags"], saved["labels"], saved.get("groups") or [None] * len(saved["flags"])
+    chosen = [i for i, g in enumerate(groups) if g == group]
+    in_group = [labels[i] for i in chosen]
+    if group and min(sum(in_group), len(in_group) - sum(in_group)) >= MIN_GROUP_LABELS:
+        return {"flags": [flags[i] for i in chosen], "labels": in_group, "scope": f"the {group} models' answers"}
+    return {"flags": flags, "labels": labels, "scope": "every model's answers"}
 
 
-def _test_labels_scope() -> str:
+def _test_labels_scope(pairs: dict) -> str:
     shared = shared_prompts()
-    return ("held out by prompt from every judge's development" if not shared else
-            f"of which {len(shared)} prompts the judge's development also saw")
+    return f"{pairs['scope']}, " + ("held out by prompt from every judge's development" if not shared else
+                                    f"of which {len(shared)} prompts the judge's development also saw")
 
 
 def _corrected(row: dict, gap: dict, pairs) -> dict:
     """An HS claim with the judge's sensitivity and specificity on the labelled test answers and
     the gap corrected for them (:func:`alignlab.stats.corrected_gap`), the raw gap beside it."""
-    c = corrected_gap(gap, *pairs)
+    c = corrected_gap(gap, pairs["flags"], pairs["labels"])
     sens, spec = c["sensitivity_ci"], c["specificity_ci"]
     text = (f"; corrected for the judge's error (sensitivity {c['sensitivity']:.2f} [{sens[0]:.2f}, {sens[1]:.2f}], "
             f"n={c['n_harmful']}; specificity {c['specificity']:.2f} [{spec[0]:.2f}, {spec[1]:.2f}], "
-            f"n={c['n_harmless']}, on labelled test answers {_test_labels_scope()}): "
+            f"n={c['n_harmless']}, on labelled test answers: {_test_labels_scope(pairs)}): "
             + (f"{c['corrected']:.2f} pts (no interval)" if math.isnan(c["corrected_ci_low"])
                else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts")))
     return {**row, "ours": row["ours"] + text, "sensitivity": c["sensitivity"], "sensitivity_ci": list(sens),

@@ -218,3 +218,16 @@ def test_the_profiles_replicate_ratio_decides_where_verdicts_are_taken(results, 
     assert any(r.get("baseline") == "kl" for r in rows)
     untied = dataclasses.replace(tied, replicate_ratio=None, replicate_seeds=(), baselines=())
     assert claims.replicated_ratio(untied, {0.0: [0, 1], 0.2: [0, 1]}) == 0.2  # no replicate_ratio: most runs, larger
+
+
+def test_the_judges_error_is_taken_on_the_attacked_models_answers():
+    """Every HS claim compares attacked models: the judge's sensitivity and specificity come from
+    the attacked models' labelled answers when that group has enough of each class, else from all."""
+    attacked = {"flags": [True] * 40 + [False] * 40, "labels": [True] * 40 + [False] * 40, "groups": ["attacked"] * 80}
+    before = {"flags": [False] * 40 + [True] * 40, "labels": [True] * 40 + [False] * 40, "groups": ["before attack"] * 80}
+    both = {k: attacked[k] + before[k] for k in attacked}
+    chosen = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": both}}, "judge")
+    assert chosen["labels"] == attacked["labels"] and chosen["flags"] == attacked["flags"] and "attacked" in chosen["scope"]
+    few = {k: attacked[k][:20] + attacked[k][40:60] + before[k] for k in attacked}  # 20 of each class attacked
+    fallback = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": few}}, "judge")
+    assert len(fallback["labels"]) == 120 and fallback["scope"] == "every model's answers"

@@ -133,7 +133,18 @@ def validation_pairs(judges: dict, path: Path = REAL_TEST) -> dict:
     rows = load_labelled_answers(path)
     prompts, answers = [r["prompt"] for r in rows], [r["answer"] for r in rows]
     labels = [bool(r["harmful"]) for r in rows]
-    return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels} for name, judge in judges.items()}
+    groups = [model_group(r.get("model")) for r in rows]
+    return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels, "groups": groups}
+            for name, judge in judges.items()}
+
+
+def model_group(model: str | None) -> str | None:
+    """"attacked" or "before attack" from a label's ``model`` field ("<method> p=<ratio> seed=<s>",
+    as scripts/label_answers.py writes it; p=None before user fine-tuning); None when unrecorded.
+    A judge's error can differ between the groups (attacked answers comply in other forms)."""
+    if not model:
+        return None
+    return "before attack" if "p=None" in model else "attacked"
 
 
 def fresh_prompts(run, n: int, seed: int = 0) -> list[str]:
