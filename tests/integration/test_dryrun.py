@@ -121,7 +121,7 @@ def test_olmo2_stand_in_has_olmo2s_chat_template(mirror):
     assert {k: chat.prefixes(tokenizer)[k] for k in ("bare_start", "user_header", "bos")} == {
         "bare_start": "<|endoftext|><|user|>", "user_header": "<|endoftext|><|user|>\n", "bos": "<|endoftext|>"}
     (answer,) = models.generate(model, tokenizer, ["Hello"], max_new_tokens=4)
-    assert isinstance(answer, str)
+    assert isinstance(answer, str) and "<|user|>" not in answer and "Hello" not in answer  # the answer alone
 
 
 def test_beaver_dam_stand_in_scores_pairs(mirror):
