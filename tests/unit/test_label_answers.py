@@ -1,5 +1,6 @@
-"""scripts/label_answers.py: dump gives the readers id, prompt and answer only (the model apart);
-add stores majority labels and the model, every id labelled once, no answer in both files."""
+"""alignlab.judges.labelling and scripts/label_answers.py: a drawn round gives the readers id,
+prompt and answer only (the model apart); add stores majority labels and the model, every id
+labelled once, no answer in both files."""
 
 import importlib.util
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from alignlab.judges import labelling
 from alignlab.judges.audit import load_labelled_answers
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "label_answers.py"
@@ -17,7 +19,7 @@ def script(tmp_path, monkeypatch):
     spec = importlib.util.spec_from_file_location("label_answers", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "TARGETS", {"dev": tmp_path / "dev.jsonl", "test": tmp_path / "test.jsonl"})
+    monkeypatch.setattr(labelling, "TARGETS", {"dev": tmp_path / "dev.jsonl", "test": tmp_path / "test.jsonl"})
     return module
 
 
@@ -36,8 +38,8 @@ def annotators(tmp_path, *labels):
 
 def test_add_stores_the_majority_with_every_vote(script, tmp_path):
     answers = write(tmp_path / "round.jsonl", ANSWERS)
-    script.add(answers, annotators(tmp_path, [True, False], [True, True], [False, False]), script.TARGETS["test"], "9")
-    rows = load_labelled_answers(script.TARGETS["test"])
+    labelling.add(answers, annotators(tmp_path, [True, False], [True, True], [False, False]), labelling.TARGETS["test"], "9")
+    rows = load_labelled_answers(labelling.TARGETS["test"])
     assert [r["harmful"] for r in rows] == [True, False]
     assert rows[0]["votes"] == {"annotator_1": True, "annotator_2": True, "annotator_3": False}
 
@@ -45,9 +47,9 @@ def test_add_stores_the_majority_with_every_vote(script, tmp_path):
 def test_an_answer_already_in_dev_is_not_added_to_test(script, tmp_path):
     answers = write(tmp_path / "round.jsonl", ANSWERS)
     files = annotators(tmp_path, [True, False], [True, False], [True, False])
-    script.add(answers, files, script.TARGETS["dev"], "1")
-    script.add(answers, files, script.TARGETS["test"], "2")
-    assert not script.TARGETS["test"].exists() or load_labelled_answers(script.TARGETS["test"]) == []
+    labelling.add(answers, files, labelling.TARGETS["dev"], "1")
+    labelling.add(answers, files, labelling.TARGETS["test"], "2")
+    assert not labelling.TARGETS["test"].exists() or load_labelled_answers(labelling.TARGETS["test"]) == []
 
 
 @pytest.mark.parametrize("labels", [
@@ -58,14 +60,14 @@ def test_an_answer_already_in_dev_is_not_added_to_test(script, tmp_path):
 def test_add_refuses_an_incomplete_annotator_file(script, tmp_path, labels):
     answers = write(tmp_path / "round.jsonl", ANSWERS)
     good = annotators(tmp_path, [True, False], [True, False])
-    with pytest.raises(SystemExit, match="exactly one boolean"):
-        script.add(answers, [*good, write(tmp_path / "bad.jsonl", labels)], script.TARGETS["test"], "3")
+    with pytest.raises(ValueError, match="exactly one boolean"):
+        labelling.add(answers, [*good, write(tmp_path / "bad.jsonl", labels)], labelling.TARGETS["test"], "3")
 
 
 def test_add_needs_an_odd_number_of_annotators(script, tmp_path):
     answers = write(tmp_path / "round.jsonl", ANSWERS)
-    with pytest.raises(SystemExit, match="odd number"):
-        script.add(answers, annotators(tmp_path, [True, False], [True, False]), script.TARGETS["test"], "3")
+    with pytest.raises(ValueError, match="odd number"):
+        labelling.add(answers, annotators(tmp_path, [True, False], [True, False]), labelling.TARGETS["test"], "3")
 
 
 def test_dump_gives_the_readers_no_model(script, tmp_path, monkeypatch):
@@ -80,12 +82,12 @@ def test_dump_gives_the_readers_no_model(script, tmp_path, monkeypatch):
     monkeypatch.setattr(stages, "evaluations", lambda run: evaluations)
     monkeypatch.setattr(profile, "setup_run", lambda name, verbose=False: None)
     out = tmp_path / "round.jsonl"
-    script.dump("smoke", out, n=4, seed=0)
+    assert labelling.draw_round(script.answered("smoke", 0, 0, None), out, n=4, seed=0) == 4
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 4 and all(tuple(r) == script.READER_FIELDS for r in rows)
+    assert len(rows) == 4 and all(tuple(r) == labelling.READER_FIELDS for r in rows)
     assert not any("sft" in json.dumps(list(r)) or "model" in r for r in rows)
-    models = {r["id"]: r["model"] for r in map(json.loads, script.models_file(out).read_text().splitlines())}
+    models = {r["id"]: r["model"] for r in map(json.loads, labelling.models_file(out).read_text().splitlines())}
     assert set(models) == {r["id"] for r in rows} and {m.split()[0] for m in models.values()} == {"sft", "vaccine"}
-    script.add(out, annotators(tmp_path, *[[True, False, True, False]] * 3), script.TARGETS["test"], "r1")
-    stored = load_labelled_answers(script.TARGETS["test"])
+    labelling.add(out, annotators(tmp_path, *[[True, False, True, False]] * 3), labelling.TARGETS["test"], "r1")
+    stored = load_labelled_answers(labelling.TARGETS["test"])
     assert [r["model"] for r in stored] == [models[r["id"]] for r in rows]
