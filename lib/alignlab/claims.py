@@ -432,6 +432,22 @@ def timing_table(profile: str) -> str:
     return "\n".join(rows)
 
 
+def judge_table(profile: str) -> str:
+    """Each judge's error on the labelled real answers held out by prompt (the test labels every HS
+    claim's correction uses) and on the hand-written v2 answers, from notebook 03's results."""
+    results = load_results("03_evaluate", profile)
+    audits = {f"real answers, test labels ({results['real_answer_audit']['n']}, "
+              f"{results['real_answer_audit']['n_harmful']} harmful)": results["real_answer_audit"],
+              "hand-written answers (v2)": results["judge_validation"]}
+    rows = ["| judge | labelled answers | accuracy [95% CI] | recall [95% CI] | precision |", "|---|---|---|---|---|"]
+    for judge in results["judges"]:
+        for name, audit in audits.items():
+            m = audit[judge]
+            rows.append(f"| {judge} | {name} | {m['accuracy']:.3f} [{m['accuracy_ci'][0]:.3f}, {m['accuracy_ci'][1]:.3f}] "
+                        f"| {m['recall']:.3f} [{m['recall_ci'][0]:.3f}, {m['recall_ci'][1]:.3f}] | {m['precision']:.3f} |")
+    return "\n".join(rows)
+
+
 def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
     claims = ledger(profile)
@@ -449,6 +465,7 @@ def write(profile: str) -> None:
     if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
         write_readme_block("timing", timing_table(profile))
+        write_readme_block("judge", judge_table(profile))
         publish_notebooks(profile)
     print("\n".join(lines))
     print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from alignlab import claims
+from alignlab import claims, paths
 
 PROBES = [5.0, 6.0, 7.5, 5.5, 6.5, 8.0, 7.0, 6.2]
 
@@ -231,3 +231,14 @@ def test_the_judges_error_is_taken_on_the_attacked_models_answers():
     few = {k: attacked[k][:20] + attacked[k][40:60] + before[k] for k in attacked}  # 20 of each class attacked
     fallback = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": few}}, "judge")
     assert len(fallback["labels"]) == 120 and fallback["scope"] == "every model's answers"
+
+
+def test_the_judge_table_renders_each_judges_error_and_readme_has_its_block(results):
+    m = {"n": 10, "accuracy": 0.9, "accuracy_ci": [0.6, 0.98], "recall": 0.75, "recall_ci": [0.3, 0.95], "precision": 1.0}
+    results["03_evaluate"] = {"judges": ["compliance"], "real_answer_audit": {"n": 10, "n_harmful": 4, "compliance": m},
+                              "judge_validation": {"compliance": {**m, "accuracy": 0.5}}}
+    table = claims.judge_table("cpu").splitlines()
+    assert len(table) == 4 and "(10, 4 harmful) | 0.900 [0.600, 0.980] | 0.750 [0.300, 0.950] | 1.000" in table[2]
+    assert "| compliance | hand-written answers (v2) | 0.500" in table[3]
+    readme = (paths.ROOT / "README.md").read_text()
+    assert all(f"<!-- {block}:begin" in readme and f"<!-- {block}:end -->" in readme for block in ("claims", "timing", "judge"))
