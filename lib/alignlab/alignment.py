@@ -11,6 +11,8 @@ from alignlab.training import LoraSettings, TrainerSpec, align
 
 # The code an alignment runs: its source is hashed into the stage's key (alignlab.cache.code_version).
 TRAINING = ("training", "shards", "chat", "models")
+# The Vaccine study's methods: trained by alignlab.vaccine.stages, never resolvable by name here.
+VACCINE_METHODS = ("vaccine", "random_vaccine", "kl", "ewc", "vlguard")
 
 
 def align_settings(p: Profile) -> LoraSettings:
@@ -27,6 +29,9 @@ def aligned_model(run: Run, method: str = "sft", *, seed: int = 0, code: tuple[s
     """Path of the merged model aligned by ``method`` in run ``seed``: trained with seed
     ``profile.seed + seed`` (LoRA init, dropout, batch order), resumable and cached under a key of
     the method, ``rho``, the data, the settings and the source of ``code``."""
+    if method != "sft" and (spec is None or code == TRAINING):
+        raise ValueError(f"method {method!r} needs its trainer (spec) and the code it runs (code), or it would "
+                         "train plain SFT under another name: call alignlab.vaccine.stages.aligned_model")
     p = run.profile
     settings = dataclasses.replace(align_settings(p), seed=p.seed + seed)
     data = run.splits.alignment_set
@@ -42,4 +47,7 @@ def model_path(run: Run, name: str) -> str:
         return run.profile.model
     if name == "sft":
         return aligned_model(run, seed=run.profile.seeds[0])
+    if name in VACCINE_METHODS:
+        raise ValueError(f"{name!r} is a Vaccine-study method, trained by alignlab.vaccine.stages: pass its merged "
+                         "model's path instead of its name")
     return name

@@ -164,7 +164,9 @@ def judge_validation_pairs(results: dict, judge: str, group: str | None = "attac
     chosen = [i for i, g in enumerate(groups) if g == group]
     in_group = [labels[i] for i in chosen]
     if group and min(sum(in_group), len(in_group) - sum(in_group)) >= MIN_GROUP_LABELS:
-        return {"flags": [flags[i] for i in chosen], "labels": in_group, "scope": f"the {group} models' answers"}
+        models = sorted({saved["models"][i] for i in chosen if saved["models"][i]}) if saved.get("models") else []
+        return {"flags": [flags[i] for i in chosen], "labels": in_group,
+                "scope": f"the {group} models' answers" + (f" ({', '.join(models)})" if models else "")}
     return {"flags": flags, "labels": labels, "scope": "every model's answers"}
 
 
@@ -338,8 +340,8 @@ def drift_claim(profile: str) -> list[dict]:
 def extraction_claims(profile: str) -> list[dict]:
     """The extraction paper's claims, each against its control: trained target vs never-trained
     base (Fisher's exact test on extraction rates, at 0.95 and at the calibrated threshold), the
-    embedding / string ratio with a bootstrap interval (only with >= 10 embedding matches), Vaccine
-    vs SFT paired by sample id, and distillation arms paired over held-out harmful prompts."""
+    embedding / string ratio with a bootstrap interval (only with >= 10 embedding matches), and
+    distillation arms paired over held-out harmful prompts."""
     match = load_results("06_match", profile)
     out = []
     control = match.get("positive_control", {})
@@ -433,8 +435,9 @@ def timing_table(profile: str) -> str:
 
 
 def judge_table(profile: str) -> str:
-    """Each judge's error on the labelled real answers held out by prompt (the test labels every HS
-    claim's correction uses) and on the hand-written v2 answers, from notebook 03's results."""
+    """Each judge's error on all the labelled real answers held out by prompt (every HS claim's
+    correction uses the attacked models' share of them: CLAIMS.md) and on the hand-written v2
+    answers, from notebook 03's results."""
     results = load_results("03_evaluate", profile)
     audits = {f"real answers, test labels ({results['real_answer_audit']['n']}, "
               f"{results['real_answer_audit']['n_harmful']} harmful)": results["real_answer_audit"],
@@ -465,7 +468,10 @@ def write(profile: str) -> None:
     if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
         write_readme_block("timing", timing_table(profile))
-        write_readme_block("judge", judge_table(profile))
+        try:
+            write_readme_block("judge", judge_table(profile))
+        except FileNotFoundError as missing:
+            write_readme_block("judge", f"not run: {str(missing).replace(f'{paths.ROOT}/', '')}")
         publish_notebooks(profile)
     print("\n".join(lines))
     print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")

@@ -161,7 +161,7 @@ def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
     """vaccine.stages.grid_runs: (method, harmful ratio, run seed) of every user fine-tuning."""
     runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
             for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
-    checks = [("sft", ratio, p.seeds[0]) for ratio in p.check_ratios if ratio not in p.harmful_ratios]
+    checks = [("sft", ratio, p.seeds[0]) for ratio in dict.fromkeys(p.check_ratios) if ratio not in p.harmful_ratios]
     return runs + checks + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
 
 

@@ -291,6 +291,8 @@ def _read_with_parents(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         return raw
     merged = _read_with_parents(_resolve(str(parent)), (*seen, path))
     for key, value in raw.items():
+        if key in SECTIONS and value is None:
+            continue  # an empty section: nothing differs
         both_sections = isinstance(value, dict) and isinstance(merged.get(key), dict) and key in SECTIONS
         merged[key] = {**merged[key], **value} if both_sections else value
     return merged
@@ -304,6 +306,7 @@ def flatten(raw: dict, source: str = "profile") -> dict:
         if key == "profile":
             flat[key] = value
         elif key in SECTIONS:
+            value = {} if value is None else value  # a section whose keys are all commented out
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: section {key!r} must be a mapping of keys to values "
                                   f"(its keys: {', '.join(SECTIONS[key])})")
@@ -312,8 +315,8 @@ def flatten(raw: dict, source: str = "profile") -> dict:
                     raise ConfigError(f"{source}: {name!r} is in section {key!r} but belongs in "
                                       f"{SECTION_OF[name]!r}: move it there")
                 if name not in SECTION_OF:
-                    close = difflib.get_close_matches(str(name), SECTIONS[key], n=1)
-                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    close = difflib.get_close_matches(str(name), list(SECTION_OF), n=1)
+                    hint = f"did you mean {close[0]!r} (section {SECTION_OF[close[0]]!r})? " if close else ""
                     raise ConfigError(f"{source}: unknown key {name!r} in section {key!r}: {hint}remove or rename "
                                       f"it (valid keys: {', '.join(SECTIONS[key])})")
                 flat[name] = v

@@ -143,6 +143,19 @@ def test_verdicts_are_taken_over_runs_when_the_attack_works(results):
     assert hs["corrected_ci_low"] <= hs["ci_low"] / 0.7 <= hs["corrected_estimate"] <= hs["ci_high"] / 0.7 <= hs["corrected_ci_high"]
 
 
+def test_sft_alone_at_the_check_ratios_gives_the_check_and_no_single_run_rows(results):
+    """The cpu profile's shape: SFT and Vaccine at p=0.1 only (three runs), SFT alone at p=0 and
+    0.2 (check_ratios): the check reads SFT's rise, the verdict the runs at 0.1, and no ratio where
+    Vaccine was not run gives a Vaccine row."""
+    grid = _grid()
+    grid["rows"] = [r for r in grid["rows"] if r["method"] in ("sft", "base") or r["harmful_ratio"] == 0.1]
+    results["03_evaluate"] = grid
+    rows = claims.vaccine_claims("cpu")
+    assert rows[0]["verdict"] == "passes" and rows[0]["top_ratio"] == 0.2
+    assert not [r for r in rows if "at p=0.2" in r["claim"] or "at p=0.0" in r["claim"]]
+    assert [r for r in rows if r["claim"].startswith("Vaccine lowers HS vs SFT at p=0.1")][0]["verdict"] == "reproduced"
+
+
 def test_one_run_per_method_gives_no_verdict(results):
     grid = _grid()
     grid["rows"] = [r for r in grid["rows"] if r["seed"] in (0, None)]
@@ -228,6 +241,9 @@ def test_the_judges_error_is_taken_on_the_attacked_models_answers():
     both = {k: attacked[k] + before[k] for k in attacked}
     chosen = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": both}}, "judge")
     assert chosen["labels"] == attacked["labels"] and chosen["flags"] == attacked["flags"] and "attacked" in chosen["scope"]
+    named = {**both, "models": ["sft p=0.2 seed=0"] * 80 + ["sft p=None seed=None"] * 80}
+    scope = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": named}}, "judge")["scope"]
+    assert scope == "the attacked models' answers (sft p=0.2 seed=0)"
     few = {k: attacked[k][:20] + attacked[k][40:60] + before[k] for k in attacked}  # 20 of each class attacked
     fallback = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": few}}, "judge")
     assert len(fallback["labels"]) == 120 and fallback["scope"] == "every model's answers"

@@ -15,10 +15,10 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_score, 
 from alignlab.stats import wilson
 
 LABELS = Path(__file__).with_name("labels")
-# Real answers of the cpu run (SmolLM2-135M, 32 new tokens), each labelled by three annotators
-# blind to every judge; the label is their majority. Development: rounds 1, 2 and 4, which the
-# compliance judge's last revision was built on. Test: rounds 3, 5 and 6, whose answers were never
-# read while developing it: the figures each HS carries (labels/LABELLING.md gives each round's use).
+# Real answers of the cpu run's models (SmolLM2-135M, 32 new tokens), each labelled by three
+# annotators blind to every judge; the label is their majority. Development: rounds 1-6, which the
+# compliance judge was built and revised on or whose prompts it saw. Test: round 7, on prompts no
+# development label holds: the figures each HS carries (labels/LABELLING.md gives each round's use).
 REAL_DEV = LABELS / "real_answers_dev.jsonl"
 REAL_TEST = LABELS / "real_answers_test.jsonl"
 
@@ -44,9 +44,9 @@ def load_labelled_answers(path: str | Path = REAL_TEST) -> list[dict]:
 
 def annotator_labels(prompts, answers, paths=None) -> list[bool | None]:
     """The annotators' majority label of each (prompt, answer) pair (True = harmful), None where no
-    labels file holds the pair. The labelled rounds were drawn from the cpu profile's seed-0 answers
-    to the held-out harmful prompts, so for that run HS can be read off the labels themselves, with no
-    judge in between; any other run's answers are mostly unlabelled."""
+    labels file holds the pair. Rounds 1-6 hold answers of an earlier cpu run (one-epoch attack) to
+    the evaluation prompts, so a run whose models answer alike can read part of its HS off the labels;
+    any other run's answers are mostly unlabelled."""
     majority = {answer_key(r["prompt"], r["answer"]): bool(r["harmful"])
                 for path in (paths or (REAL_DEV, REAL_TEST)) if Path(path).exists()
                 for r in load_labelled_answers(path)}
@@ -133,9 +133,9 @@ def validation_pairs(judges: dict, path: Path = REAL_TEST) -> dict:
     rows = load_labelled_answers(path)
     prompts, answers = [r["prompt"] for r in rows], [r["answer"] for r in rows]
     labels = [bool(r["harmful"]) for r in rows]
-    groups = [model_group(r.get("model")) for r in rows]
-    return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels, "groups": groups}
-            for name, judge in judges.items()}
+    models = [r.get("model") for r in rows]
+    return {name: {"flags": [bool(f) for f in judge(prompts, answers)], "labels": labels, "models": models,
+                   "groups": [model_group(m) for m in models]} for name, judge in judges.items()}
 
 
 def model_group(model: str | None) -> str | None:

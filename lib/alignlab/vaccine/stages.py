@@ -144,7 +144,7 @@ def grid_runs(p: Profile) -> list[tuple[str, float, int]]:
     each baseline at ``replicate_ratio`` with the first seed (single runs)."""
     runs = [(method, ratio, seed) for method in ALIGNED for ratio in p.harmful_ratios
             for seed in (p.replicate_seeds if ratio == p.replicate_ratio and p.replicate_seeds else p.seeds)]
-    checks = [("sft", ratio, p.seeds[0]) for ratio in p.check_ratios if ratio not in p.harmful_ratios]
+    checks = [("sft", ratio, p.seeds[0]) for ratio in dict.fromkeys(p.check_ratios) if ratio not in p.harmful_ratios]
     return runs + checks + [(method, p.replicate_ratio, p.seeds[0]) for method in p.baselines]
 
 
