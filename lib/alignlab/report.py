@@ -102,23 +102,25 @@ CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"
 def refresh_checked_outputs(executed: Path, notebooks: Path | None = None) -> dict[str, int]:
     """Copy the outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` from the executed notebooks in
     ``executed`` (``make reproduce PROFILE=smoke`` writes them to results/smoke/) into the
-    notebooks in ``notebooks/``, matched by cell id: the reference `make test`'s nbval compares
-    with. Every other cell keeps no output. Returns {notebook: cells refreshed}."""
+    notebooks in ``notebooks/``, matched by cell id, with their execution counts (nbval compares
+    only a cell that ran): the reference `make test`'s nbval compares with. Every other cell keeps
+    no output. Returns {notebook: cells refreshed}."""
     notebooks = notebooks or paths.ROOT / "notebooks"
     refreshed = {}
     for source in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         ran = executed / source.name
         if not ran.exists():
             raise FileNotFoundError(f"{ran} does not exist: run `make reproduce PROFILE=smoke` first")
-        outputs = {c.get("id"): c.get("outputs", []) for c in json.loads(ran.read_text())["cells"]}
+        ran_cells = {c.get("id"): c for c in json.loads(ran.read_text())["cells"]}
         nb = json.loads(source.read_text())
         count = 0
         for cell in nb["cells"]:
             if cell["cell_type"] == "code" and CHECK_MARKER in "".join(cell["source"]).splitlines():
-                if cell.get("id") not in outputs:
+                if cell.get("id") not in ran_cells:
                     raise ValueError(f"{ran}: no cell with id {cell.get('id')!r}; run the notebook again")
-                cell["outputs"] = [{k: (None if k == "execution_count" else v) for k, v in o.items()}
-                                   for o in outputs[cell["id"]]]
+                # nbval compares only a cell that ran: its execution count comes with its outputs
+                cell["execution_count"] = ran_cells[cell["id"]]["execution_count"]
+                cell["outputs"] = ran_cells[cell["id"]].get("outputs", [])
                 count += 1
         write_text(source, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
         refreshed[source.stem] = count

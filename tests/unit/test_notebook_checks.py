@@ -24,13 +24,14 @@ def test_each_notebook_checks_one_summary_cell_and_stores_only_its_output(notebo
     cells = _cells(notebook)
     marked = [c for c in cells if _marked(c)]
     assert len(marked) == 1, f"{notebook.name}: mark one small summary cell with {CHECK_MARKER}"
-    assert marked[0]["outputs"], f"{notebook.name}: its reference output is missing: run scripts/refresh_nbval_outputs.py"
+    assert marked[0]["outputs"] and marked[0]["execution_count"], \
+        f"{notebook.name}: its reference output (and the count nbval needs) is missing: run scripts/refresh_nbval_outputs.py"
     assert not [c for c in cells if not _marked(c) and c["outputs"]], f"{notebook.name}: strip the other cells' outputs"
 
 
 def test_refresh_copies_the_marked_cells_outputs_only(tmp_path):
-    def notebook(outputs):
-        cells = [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": None, "outputs": outputs,
+    def notebook(outputs, count=None):
+        cells = [{"cell_type": "code", "id": "a", "metadata": {}, "execution_count": count, "outputs": outputs,
                   "source": [CHECK_MARKER + "\n", "print(1)"]},
                  {"cell_type": "code", "id": "b", "metadata": {}, "execution_count": None, "outputs": outputs,
                   "source": ["print(2)"]}]
@@ -40,10 +41,10 @@ def test_refresh_copies_the_marked_cells_outputs_only(tmp_path):
     (tmp_path / "src").mkdir()
     (tmp_path / "ran").mkdir()
     (tmp_path / "src" / "01_x.ipynb").write_text(json.dumps(notebook([])))
-    (tmp_path / "ran" / "01_x.ipynb").write_text(json.dumps(notebook(out)))
+    (tmp_path / "ran" / "01_x.ipynb").write_text(json.dumps(notebook(out, count=3)))
     assert refresh_checked_outputs(tmp_path / "ran", tmp_path / "src") == {"01_x": 1}
     a, b = json.loads((tmp_path / "src" / "01_x.ipynb").read_text())["cells"]
-    assert a["outputs"] == [{**out[0], "execution_count": None}] and b["outputs"] == []
+    assert a["outputs"] == out and a["execution_count"] == 3 and b["outputs"] == [] and b["execution_count"] is None
     (tmp_path / "ran" / "01_x.ipynb").unlink()
     with pytest.raises(FileNotFoundError, match="make reproduce PROFILE=smoke"):
         refresh_checked_outputs(tmp_path / "ran", tmp_path / "src")
