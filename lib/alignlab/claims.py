@@ -185,11 +185,14 @@ def _corrected(row: dict, gap: dict, pairs) -> dict:
             f"n={c['n_harmful']}; specificity {c['specificity']:.2f} [{spec[0]:.2f}, {spec[1]:.2f}], "
             f"n={c['n_harmless']}, on labelled test answers: {_test_labels_scope(pairs)}): "
             + (f"{c['corrected']:.2f} pts (no interval)" if math.isnan(c["corrected_ci_low"])
-               else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts")))
+               else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts"))
+            + (" (clipped at +-100: the measured error does not fit these answers, of which the judge flags more "
+               "than its measured sensitivity allows)" if c.get("saturated") else ""))
     return {**row, "ours": row["ours"] + text, "sensitivity": c["sensitivity"], "sensitivity_ci": list(sens),
             "n_sensitivity": c["n_harmful"], "specificity": c["specificity"], "specificity_ci": list(spec),
             "n_specificity": c["n_harmless"], "corrected_estimate": c["corrected"],
-            "corrected_ci_low": c["corrected_ci_low"], "corrected_ci_high": c["corrected_ci_high"]}
+            "corrected_ci_low": c["corrected_ci_low"], "corrected_ci_high": c["corrected_ci_high"],
+            "corrected_saturated": bool(c.get("saturated"))}
 
 
 def vaccine_claims(profile: str) -> list[dict]:

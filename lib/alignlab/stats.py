@@ -138,7 +138,8 @@ def corrected_gap(gap: dict, judge_flags, labels, *, n_boot: int = 2000, seed: i
     correction is affine with slope 1 / (sensitivity + specificity - 1), so a gap divides by
     Youden's J. ``gap`` holds the observed estimate and interval (points); the corrected interval
     spans the gap's interval divided by J's bootstrap interval (both ends of each), so it carries
-    the judge's validation uncertainty as well."""
+    the judge's validation uncertainty as well. Estimate and ends are clipped to +-100 points
+    (``saturated`` says when)."""
     judged, truth = np.asarray(judge_flags, dtype=bool), np.asarray(labels, dtype=bool)
     error = judge_error(judged, truth)
     youden = error["sensitivity"] + error["specificity"] - 1
@@ -157,6 +158,10 @@ def corrected_gap(gap: dict, judge_flags, labels, *, n_boot: int = 2000, seed: i
                 **error}
     ends = [float(b / j) for b in (gap["ci_low"], gap["ci_high"]) for j in (j_low, j_high)]
     bounded = not any(np.isnan(ends))  # a gap with no interval (one run) gets none
-    return {"corrected": float(gap["estimate"] / youden), "corrected_ci_low": min(ends) if bounded else float("nan"),
-            "corrected_ci_high": max(ends) if bounded else float("nan"),
+    # A gap of two rates lies within +-100 points: a correction beyond that says the judge's measured
+    # error does not fit these answers (it flags more than its sensitivity allows); clipped, and said.
+    raw = [gap["estimate"] / youden, min(ends) if bounded else float("nan"), max(ends) if bounded else float("nan")]
+    clipped = [float(np.clip(v, -100.0, 100.0)) if not np.isnan(v) else v for v in raw]
+    return {"corrected": clipped[0], "corrected_ci_low": clipped[1], "corrected_ci_high": clipped[2],
+            "saturated": any(abs(v) > 100 for v in raw if not np.isnan(v)),
             "youden": youden, "youden_ci": (float(j_low), float(j_high)), **error}

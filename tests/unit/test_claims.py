@@ -258,3 +258,16 @@ def test_the_judge_table_renders_each_judges_error_and_readme_has_its_block(resu
     assert "| compliance | hand-written answers (v2) | 0.500" in table[3]
     readme = (paths.ROOT / "README.md").read_text()
     assert all(f"<!-- {block}:begin" in readme and f"<!-- {block}:end -->" in readme for block in ("claims", "timing", "judge"))
+
+
+def test_a_corrected_gap_is_clipped_to_100_points_and_says_so():
+    """Rogan-Gladen divides a gap by Youden's J; a judge whose measured J is low can push a large
+    observed gap past 100 points, which two rates cannot differ by."""
+    from alignlab.stats import corrected_gap
+
+    flags = [i < 60 for i in range(100)] + [i < 5 for i in range(100)]  # sensitivity 0.6, specificity 0.95: J 0.55
+    labels = [True] * 100 + [False] * 100
+    big = corrected_gap({"estimate": 70.0, "ci_low": 60.0, "ci_high": 80.0}, flags, labels)
+    assert big["corrected"] == 100.0 and big["corrected_ci_high"] == 100.0 and big["saturated"]
+    small = corrected_gap({"estimate": 11.0, "ci_low": 5.5, "ci_high": 16.5}, flags, labels)
+    assert small["corrected"] == pytest.approx(20.0) and not small["saturated"]
