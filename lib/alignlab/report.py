@@ -86,14 +86,16 @@ def load_results(notebook: str, profile: str) -> dict:
 def publish_notebooks(profile) -> list[Path]:
     """The executed notebooks of a publishing profile, copied to ``docs/notebooks/`` with their
     outputs and figures, for a reader who runs nothing; none for any other profile."""
-    import shutil
-
     p = load_profile(profile)
     if not p.publish:
         return []
     folder = paths.ROOT / "docs" / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)
-    return [Path(shutil.copy2(nb, folder / nb.name)) for nb in sorted((paths.RESULTS / p.name).glob("[0-9][0-9]_*.ipynb"))]
+    published = []
+    for nb in sorted((paths.RESULTS / p.name).glob("[0-9][0-9]_*.ipynb")):
+        # paths the run printed (results, cache folders) are shown relative to the repository
+        published.append(write_text(folder / nb.name, nb.read_text().replace(f"{paths.ROOT}/", "")))
+    return published
 
 
 CHECK_MARKER = "# NBVAL_CHECK_OUTPUT"

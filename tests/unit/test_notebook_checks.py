@@ -48,3 +48,16 @@ def test_refresh_copies_the_marked_cells_outputs_only(tmp_path):
     (tmp_path / "ran" / "01_x.ipynb").unlink()
     with pytest.raises(FileNotFoundError, match="make reproduce PROFILE=smoke"):
         refresh_checked_outputs(tmp_path / "ran", tmp_path / "src")
+
+
+def test_published_notebooks_show_paths_relative_to_the_repository(tmp_path, monkeypatch):
+    from alignlab import report
+
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    (tmp_path / "results" / "cpu").mkdir(parents=True)
+    (tmp_path / "results" / "cpu" / "01_x.ipynb").write_text(json.dumps({"text": f"{tmp_path}/results/cpu/01_x.json"}))
+    (published,) = report.publish_notebooks("cpu")
+    assert published == tmp_path / "docs" / "notebooks" / "01_x.ipynb"
+    assert json.loads(published.read_text()) == {"text": "results/cpu/01_x.json"}
+    assert report.publish_notebooks("smoke") == []  # only the publishing profile
