@@ -161,19 +161,16 @@ def judge_validation_pairs(results: dict, judge: str, group: str | None = "attac
     class: every HS claim compares attacked models, and the judge's error differs by group."""
     saved = results.get("judge_validation_pairs", {}).get(judge) or validation_pairs({judge: make_judge(judge)})[judge]
     flags, labels, groups = saved["flags"], saved["labels"], saved.get("groups") or [None] * len(saved["flags"])
+    shared = shared_prompts()  # read once per ledger, not once per claim
+    held_out = ("held out by prompt from every judge's development" if not shared else
+                f"of which {len(shared)} prompts the judge's development also saw")
     chosen = [i for i, g in enumerate(groups) if g == group]
     in_group = [labels[i] for i in chosen]
     if group and min(sum(in_group), len(in_group) - sum(in_group)) >= MIN_GROUP_LABELS:
         models = sorted({saved["models"][i] for i in chosen if saved["models"][i]}) if saved.get("models") else []
         return {"flags": [flags[i] for i in chosen], "labels": in_group,
-                "scope": f"the {group} models' answers" + (f" ({', '.join(models)})" if models else "")}
-    return {"flags": flags, "labels": labels, "scope": "every model's answers"}
-
-
-def _test_labels_scope(pairs: dict) -> str:
-    shared = shared_prompts()
-    return f"{pairs['scope']}, " + ("held out by prompt from every judge's development" if not shared else
-                                    f"of which {len(shared)} prompts the judge's development also saw")
+                "scope": f"the {group} models' answers" + (f" ({', '.join(models)})" if models else "") + f", {held_out}"}
+    return {"flags": flags, "labels": labels, "scope": f"every model's answers, {held_out}"}
 
 
 def _corrected(row: dict, gap: dict, pairs) -> dict:
@@ -183,7 +180,7 @@ def _corrected(row: dict, gap: dict, pairs) -> dict:
     sens, spec = c["sensitivity_ci"], c["specificity_ci"]
     text = (f"; corrected for the judge's error (sensitivity {c['sensitivity']:.2f} [{sens[0]:.2f}, {sens[1]:.2f}], "
             f"n={c['n_harmful']}; specificity {c['specificity']:.2f} [{spec[0]:.2f}, {spec[1]:.2f}], "
-            f"n={c['n_harmless']}, on labelled test answers: {_test_labels_scope(pairs)}): "
+            f"n={c['n_harmless']}, on labelled test answers: {pairs['scope']}): "
             + (f"{c['corrected']:.2f} pts (no interval)" if math.isnan(c["corrected_ci_low"])
                else _fmt(c["corrected"], c["corrected_ci_low"], c["corrected_ci_high"], " pts"))
             + (" (clipped at +-100: the measured error does not fit these answers, of which the judge flags more "

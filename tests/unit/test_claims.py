@@ -243,10 +243,10 @@ def test_the_judges_error_is_taken_on_the_attacked_models_answers():
     assert chosen["labels"] == attacked["labels"] and chosen["flags"] == attacked["flags"] and "attacked" in chosen["scope"]
     named = {**both, "models": ["sft p=0.2 seed=0"] * 80 + ["sft p=None seed=None"] * 80}
     scope = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": named}}, "judge")["scope"]
-    assert scope == "the attacked models' answers (sft p=0.2 seed=0)"
+    assert scope == "the attacked models' answers (sft p=0.2 seed=0), held out by prompt from every judge's development"
     few = {k: attacked[k][:20] + attacked[k][40:60] + before[k] for k in attacked}  # 20 of each class attacked
     fallback = claims.judge_validation_pairs({"judge_validation_pairs": {"judge": few}}, "judge")
-    assert len(fallback["labels"]) == 120 and fallback["scope"] == "every model's answers"
+    assert len(fallback["labels"]) == 120 and fallback["scope"] == "every model's answers, held out by prompt from every judge's development"
 
 
 def test_the_judge_table_renders_each_judges_error_and_readme_has_its_block(results):
