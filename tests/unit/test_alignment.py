@@ -36,3 +36,9 @@ def test_model_path_resolves_base_sft_and_ids(run, monkeypatch, tmp_path):
     assert stages.aligned_model(run, "vaccine", rho=0.0) == stages.aligned_model(run, "sft")  # rho 0 is SFT
     assert stages.aligned_model(run, "vaccine") != stages.aligned_model(run, "sft")
     assert set(alignment.VACCINE_METHODS) == {"vaccine", *stages.BASELINES}
+
+
+def test_the_plans_mirror_refuses_the_same_names():
+    from alignlab import plan
+
+    assert set(plan.ALIGNED + plan.BASELINES) - {"sft"} == set(alignment.VACCINE_METHODS)
