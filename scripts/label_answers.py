@@ -16,6 +16,8 @@ held out by prompt:
 
     python scripts/label_answers.py dump --profile cpu --fresh-prompts 120 --cells sft:0.0:0 sft:0.2:0 \\
         --out /tmp/round7.jsonl --n 240
+    python scripts/label_answers.py dump --profile cpu --fresh-prompts 80 --attacked-only \\
+        --cells vaccine:0.1:0 vaccine:0.1:1 sft:0.1:1 --out /tmp/round8.jsonl --n 240
 
 `add --to dev` stores answers a judge revision may look at, `--to test` answers kept from it.
 """
@@ -26,9 +28,10 @@ from pathlib import Path
 from alignlab.judges import labelling
 
 
-def answered(profile: str, n_fresh: int, seed: int, cells) -> list[tuple[str, list[dict]]]:
+def answered(profile: str, n_fresh: int, seed: int, cells, attacked_only: bool = False) -> list[tuple[str, list[dict]]]:
     """(model, answers) to draw from: notebook 03's cached answers, or every model before the
-    attack and the attacked models of ``cells`` (default: notebook 02's grid) answering fresh prompts."""
+    attack (unless ``attacked_only``) and the attacked models of ``cells`` (default: notebook 02's
+    grid) answering fresh prompts."""
     from alignlab.judges.audit import fresh_prompts
     from alignlab.profile import setup_run
     from alignlab.vaccine import stages
@@ -38,7 +41,8 @@ def answered(profile: str, n_fresh: int, seed: int, cells) -> list[tuple[str, li
         return [(f"{e['method']} p={e['harmful_ratio']} seed={e['seed']}", e["result"]["harmful"])
                 for e in stages.evaluations(run)]
     p = run.profile
-    models = [(f"{m} p=None seed=None", stages.aligned_model(run, m, seed=p.seeds[0]), None) for m in stages.METHODS]
+    models = [] if attacked_only else [(f"{m} p=None seed=None", stages.aligned_model(run, m, seed=p.seeds[0]), None)
+                                       for m in stages.METHODS]
     models += [(f"{m} p={r} seed={s}", stages.aligned_model(run, m, seed=s), stages.attack(run, m, r, s)["adapter"])
                for m, r, s in cells or stages.grid_runs(p)]
     return labelling.answer_prompts(models, fresh_prompts(run, n_fresh, seed), p.max_new_tokens, p.eval_batch_size)
@@ -56,6 +60,8 @@ def main():
                    help="answer this many harmful prompts outside the run's splits and every labels file first")
     d.add_argument("--cells", nargs="+", default=None, metavar="METHOD:RATIO:SEED",
                    help="with --fresh-prompts: the attacked models that answer (default: notebook 02's grid)")
+    d.add_argument("--attacked-only", action="store_true",
+                   help="with --fresh-prompts: leave out the models before the attack")
     a = sub.add_parser("add", help="store the annotators' majority labels")
     a.add_argument("--answers", type=Path, required=True, help="the file dump wrote")
     a.add_argument("--labels", type=Path, nargs="+", required=True, help="one file per annotator")
@@ -64,9 +70,12 @@ def main():
     args = parser.parse_args()
     try:
         if args.command == "dump":
+            if (args.cells or args.attacked_only) and not args.fresh_prompts:
+                raise ValueError("--cells and --attacked-only choose the models that answer fresh prompts: "
+                                 "give --fresh-prompts N too")
             cells = [(m, float(r), int(s)) for m, r, s in (c.split(":") for c in args.cells)] if args.cells else None
-            n = labelling.draw_round(answered(args.profile, args.fresh_prompts, args.seed, cells), args.out, args.n,
-                                     args.seed)
+            models = answered(args.profile, args.fresh_prompts, args.seed, cells, args.attacked_only)
+            n = labelling.draw_round(models, args.out, args.n, args.seed)
             print(f"{n} unlabelled answers -> {args.out} (models: {labelling.models_file(args.out)})")
         else:
             target = labelling.TARGETS[args.to]

@@ -5,7 +5,7 @@ for its perturbed alignments."""
 
 import dataclasses
 
-from alignlab.cache import record_ids, stage_dir
+from alignlab.cache import record_ids, stage_dir, timed
 from alignlab.profile import Profile, Run
 from alignlab.training import LoraSettings, TrainerSpec, align
 
@@ -37,7 +37,8 @@ def aligned_model(run: Run, method: str = "sft", *, seed: int = 0, code: tuple[s
     data = run.splits.alignment_set
     out = stage_dir(p.name, "align", code=code, model=p.model, method=method, rho=rho, data=record_ids(data),
                     settings=settings)
-    return str(align(p.model, data, out, method=method, settings=settings, spec=spec or TrainerSpec()))
+    with timed(p.name, "align"):
+        return str(align(p.model, data, out, method=method, settings=settings, spec=spec or TrainerSpec()))
 
 
 def model_path(run: Run, name: str) -> str:

@@ -8,12 +8,19 @@ Vaccine alignment and what depends on it, and nothing else.
 A write goes to a temp file in the same folder and is renamed over the target, so a killed
 process leaves either the old file or the new one, never half of one. A read of a missing or
 corrupt entry returns None, so the stage recomputes it instead of using it.
+
+:func:`timed` stores how long each stage took to compute beside its result (``timing.json``), so
+the cold cost of a profile can be summed from stages computed in different runs
+(``scripts/stage_times.py``).
 """
 
+import contextlib
+import functools
 import hashlib
 import importlib.util
 import json
 import os
+import time
 from pathlib import Path
 
 from alignlab import paths
@@ -86,3 +93,40 @@ def record_ids(records) -> list[str]:
 def read_done(out_dir: Path):
     """The finished stage's summary, or None when the stage has not finished (or is corrupt)."""
     return read_json(Path(out_dir) / "done.json")
+
+
+TIMING = "timing.json"
+
+
+def _written_since(folder: Path, since: float) -> bool:
+    return any(f.stat().st_mtime >= since for f in folder.rglob("*") if f.is_file() and f.name != TIMING)
+
+
+@contextlib.contextmanager
+def timed(profile: str, stage: str):
+    """Time the block and write ``timing.json`` into each folder of ``stage`` that the block wrote
+    to (none when every result came from the cache): the seconds, whether the folder held a partial
+    result before (a resumed stage times its remainder only), how many folders shared the time,
+    and the 1-minute load average at the end, which shows when another job shared the cores."""
+    root = paths.cache_dir(profile, stage)
+    before = {d.name for d in root.iterdir()}
+    since, start = time.time() - 1.0, time.perf_counter()  # 1 s: file times are coarser on some file systems
+    yield
+    seconds = time.perf_counter() - start
+    written = [d for d in root.iterdir() if d.is_dir() and _written_since(d, since)]
+    for folder in written:
+        write_json(folder / TIMING, {"stage": stage, "seconds": round(seconds, 1), "resumed": folder.name in before,
+                                     "shared_with": len(written), "cpu_count": os.cpu_count(),
+                                     "load_average_1m": round(os.getloadavg()[0], 2),
+                                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+
+
+def timed_stage(stage: str):
+    """:func:`timed` as a decorator of a stage function whose first argument is the run."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def timed_fn(run, *args, **kwargs):
+            with timed(run.profile.name, stage):
+                return fn(run, *args, **kwargs)
+        return timed_fn
+    return wrap

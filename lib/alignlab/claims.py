@@ -14,8 +14,8 @@ import math
 import numpy as np
 from scipy import stats
 
-from alignlab import paths
-from alignlab.cache import write_json, write_text
+from alignlab import paths, timing
+from alignlab.cache import read_json, write_json, write_text
 from alignlab.profile import load_profile
 from alignlab.report import figure_dir, load_results, publish_notebooks, write_readme_block
 from alignlab.judges import make_judge
@@ -422,15 +422,25 @@ def readme_table(claims: list[dict]) -> str:
 
 
 def timing_table(profile: str) -> str:
-    """Wall time per notebook of the last `make reproduce` (papermill records it in each executed
-    notebook); a stage found in the cache is not recomputed, so only a run from an empty
-    cache times the whole pipeline."""
-    rows, total = ["| notebook | minutes |", "|---|---|"], 0.0
+    """Per notebook: the wall time of the last `make reproduce` (papermill records it in each
+    executed notebook), where a stage found in the cache is not recomputed, and the cold compute
+    of the stages the notebook computes from an empty cache, summed from measured stage times
+    (``results/<profile>/stage_times.json``, :mod:`alignlab.timing`)."""
+    cold = read_json(paths.RESULTS / profile / "stage_times.json") or {"by_notebook": {}, "unmeasured": []}
+
+    def minutes(value):
+        return "not measured" if value is None else f"{value:.1f}"
+
+    rows = ["| notebook | this run (min) | cold: its stages' compute (min) |", "|---|---|---|"]
+    total = 0.0
     for nb in sorted((paths.RESULTS / profile).glob("[0-9][0-9]_*.ipynb")):
         seconds = json.loads(nb.read_text())["metadata"].get("papermill", {}).get("duration") or 0.0
         total += seconds
-        rows.append(f"| {nb.stem} | {seconds / 60:.1f} |")
-    rows.append(f"| **all** | **{total / 60:.1f}** |")
+        stages = minutes(cold["by_notebook"][nb.stem]) if nb.stem in cold["by_notebook"] else "none"
+        rows.append(f"| {nb.stem} | {seconds / 60:.1f} | {stages} |")
+    rows.append(f"| **all** | **{total / 60:.1f}** | **{minutes(cold.get('total_minutes'))}** |")
+    if cold["unmeasured"]:
+        rows += ["", f"Stages without a clean measurement yet: {', '.join(cold['unmeasured'])}."]
     return "\n".join(rows)
 
 
@@ -467,6 +477,7 @@ def write(profile: str) -> None:
     write_text(folder / "CLAIMS.md", "\n".join(lines) + "\n")
     if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
+        timing.write(profile)
         write_readme_block("timing", timing_table(profile))
         try:
             write_readme_block("judge", judge_table(profile))

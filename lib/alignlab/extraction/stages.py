@@ -12,9 +12,9 @@ import random
 import numpy as np
 import pandas as pd
 
+from alignlab import evaluation
 from alignlab.alignment import TRAINING, align_settings, model_path
-from alignlab.cache import read_json, stage_dir, write_json
-from alignlab.evaluation import evaluate
+from alignlab.cache import read_json, stage_dir, timed, timed_stage, write_json
 from alignlab.scoring import score, summary
 from alignlab.profile import Run
 
@@ -28,6 +28,8 @@ CODE = {
     "distill": TRAINING,
 }
 NOT_RUN = {"samples": ("data",), "match": ("data",)}  # sampling imports DataError only
+
+evaluate = timed_stage("evaluate")(evaluation.evaluate)
 
 
 def _dir(run: Run, stage: str, **params):
@@ -84,8 +86,9 @@ def post_training_index(run: Run, texts: list[str]):
             return EmbeddingIndex.load(folder / "index", model=model, texts=texts)
         except ValueError:
             pass  # a corrupt or mismatched index is rebuilt, never used
-    index = EmbeddingIndex.build(texts, model=model, kind=kind)
-    index.save(folder / "index")
+    with timed(run.profile.name, "index"):
+        index = EmbeddingIndex.build(texts, model=model, kind=kind)
+        index.save(folder / "index")
     return index
 
 
@@ -107,9 +110,10 @@ def samples(run: Run, target: str, prefix: str) -> list[dict]:
                           max_new_tokens=p.sample_max_new_tokens, batch_size=p.sample_batch_size)
     if done is not None:  # a finished arm: no model load (a 7B model on the paper profile)
         return done
-    model, tokenizer = load_model(model_path)
-    return sample(model, tokenizer, prefix, p.samples_per_arm(target, prefix), store, batch_size=p.sample_batch_size,
-                  max_new_tokens=p.sample_max_new_tokens, seed=p.seed)
+    with timed(p.name, "samples"):
+        model, tokenizer = load_model(model_path)
+        return sample(model, tokenizer, prefix, p.samples_per_arm(target, prefix), store,
+                      batch_size=p.sample_batch_size, max_new_tokens=p.sample_max_new_tokens, seed=p.seed)
 
 
 def sample_stages(run: Run) -> list[list[dict]]:
@@ -154,26 +158,28 @@ def match(run: Run, target: str, prefix: str) -> list[dict]:
     cached = read_json(folder / "match.json")
     if cached is not None:
         return cached
-    scores, ids = post_training_index(run, corpus).search(texts, k=p.string_top_k if bounded else 1)
-    nearest = nearest_ids(ids)  # fails before anything is scored if a generation has no neighbour
-    strings, whole_set = {}, {}
-    sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts)))) \
-        if bounded else []
-    for metric in STRING_METRICS:
-        if bounded:
-            strings[metric] = string_similarity_among(texts, corpus, ids, metric)
-            # brute force on every core: length pruning saves nothing on unrelated texts (docs/performance.md)
-            exact = string_similarity([texts[i] for i in sampled], corpus, metric=metric, prune=False, workers=-1)
-            whole_set[metric] = dict(zip(sampled, exact.tolist()))
-        else:
-            strings[metric] = string_similarity(texts, corpus, metric=metric)
-    rows = [{"method": target, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
-             "generation": t, "embedding": float(scores[i, 0]), "nearest": corpus[nearest[i]],
-             **{m: float(strings[m][i]) for m in STRING_METRICS},
-             "string_scope": f"top {p.string_top_k} by embedding" if bounded else "whole set",
-             **{f"{m}_whole_set": whole_set[m].get(i) for m in whole_set}}
-            for i, (r, t) in enumerate(zip(records, texts))]
-    write_json(folder / "match.json", rows)
+    index = post_training_index(run, corpus)  # timed as a stage of its own
+    with timed(p.name, "match"):
+        scores, ids = index.search(texts, k=p.string_top_k if bounded else 1)
+        nearest = nearest_ids(ids)  # fails before anything is scored if a generation has no neighbour
+        strings, whole_set = {}, {}
+        sampled = sorted(random.Random(p.seed).sample(range(len(texts)), min(p.string_exact_sample, len(texts)))) \
+            if bounded else []
+        for metric in STRING_METRICS:
+            if bounded:
+                strings[metric] = string_similarity_among(texts, corpus, ids, metric)
+                # brute force on every core: length pruning saves nothing on unrelated texts (docs/performance.md)
+                exact = string_similarity([texts[i] for i in sampled], corpus, metric=metric, prune=False, workers=-1)
+                whole_set[metric] = dict(zip(sampled, exact.tolist()))
+            else:
+                strings[metric] = string_similarity(texts, corpus, metric=metric)
+        rows = [{"method": target, "prefix": prefix, "id": r["id"], "question": r["question"], "answer": r["answer"],
+                 "generation": t, "embedding": float(scores[i, 0]), "nearest": corpus[nearest[i]],
+                 **{m: float(strings[m][i]) for m in STRING_METRICS},
+                 "string_scope": f"top {p.string_top_k} by embedding" if bounded else "whole set",
+                 **{f"{m}_whole_set": whole_set[m].get(i) for m in whole_set}}
+                for i, (r, t) in enumerate(zip(records, texts))]
+        write_json(folder / "match.json", rows)
     return rows
 
 
@@ -348,7 +354,8 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
     settings = dataclasses.replace(align_settings(p), epochs=p.distill_epochs)
     out = _dir(run, "distill", name=name, model=p.model, data=[(r["prompt"], r["response"]) for r in records],
                settings=settings)
-    path = str(align(p.model, records, out, method="sft", settings=settings))
+    with timed(p.name, "distill"):
+        path = str(align(p.model, records, out, method="sft", settings=settings))
     return {"model": path, "losses": read_done(out)["losses"]}
 
 

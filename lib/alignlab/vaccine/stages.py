@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from alignlab import alignment
+from alignlab import alignment, evaluation
 from alignlab.alignment import TRAINING, align_settings
-from alignlab.cache import read_done, record_ids, stage_dir
-from alignlab.evaluation import evaluate
+from alignlab.cache import read_done, record_ids, stage_dir, timed, timed_stage
 from alignlab.profile import Profile, Run
 from alignlab.scoring import score, summary
 from alignlab.training import LoraSettings, TrainerSpec, finetune, make_batches
@@ -50,6 +49,8 @@ CODE = {
 NOT_RUN = {"attack": ("vaccine.defenses",)}  # plain SFT: an edit to the KL / EWC penalties keeps these
 # Modules that find, name and store results but never compute them.
 INFRASTRUCTURE = ("cache", "paths", "assets")
+
+evaluate = timed_stage("evaluate")(evaluation.evaluate)
 
 # The paper's Table (Llama-2-7B, SST-2, n=1000, beaver-dam-7b): HS and FA in %.
 PAPER_HS = {"sft": {0.0: 48.6, 0.01: 49.8, 0.05: 52.6, 0.1: 55.2, 0.2: 60.0},
@@ -133,7 +134,8 @@ def attack(run: Run, method: str, harmful_ratio: float, seed: int, rho: float | 
         batches = make_batches(tokenizer, drift_records, max_length=settings.max_length)
         return [DriftCallback(batches, every=p.drift_every, path=out / "drift.json")]
 
-    adapter = finetune(aligned, records, out, settings=settings, spec=spec, make_callbacks=drift_callback)
+    with timed(p.name, "attack"):
+        adapter = finetune(aligned, records, out, settings=settings, spec=spec, make_callbacks=drift_callback)
     return {"adapter": str(adapter), **read_done(out)}
 
 

@@ -1,0 +1,120 @@
+"""What a profile costs from an empty cache, from measured stage times.
+
+Every stage writes ``timing.json`` beside its result when it computes it (:func:`alignlab.cache.timed`).
+A whole cold run of the cpu profile takes longer than one working session, so its cost is summed
+from those measurements instead: for each stage family of :mod:`alignlab.plan` (which counts how
+many runs of it the profile makes), the median of its clean measurements times its count. A
+measurement is clean when the stage ran from the start (not resumed), alone in its timer, and with
+no other job on the cores (1-minute load average at most the core count + 0.5 when it finished).
+The sum leaves out what no stage times: loading libraries, judging, statistics and figures; the
+warm run's notebook times (README) bound those.
+
+    python -m alignlab.timing --profile cpu
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+
+import pandas as pd
+
+from alignlab import paths
+from alignlab.cache import TIMING, read_json, write_json
+
+# plan.py stage family -> (cache stage, its variant or None: the method of an alignment, the
+# prompts of an evaluation; the notebook that computes it in a cold `make reproduce`). A family
+# absent here is timed inside another: embeddings inside the index and the match, string scores
+# inside the match, the judge inside notebook 03's own time.
+FAMILIES = {
+    "align: sft": ("align", "sft", "01_align"),
+    "align: vaccine": ("align", "vaccine", "01_align"),
+    "align: random_vaccine": ("align", "random_vaccine", "02_attack"),
+    "attack: grid": ("attack", None, "02_attack"),
+    "evaluate: generation": ("evaluate", "harmful and task", "03_evaluate"),
+    "align: rho sweep": ("align", "vaccine", "04_drift"),
+    "attack: rho sweep": ("attack", None, "04_drift"),
+    "sample:": ("samples", None, "05_sample"),
+    "faiss:": ("index", None, "06_match"),
+    "distill: training": ("distill", None, "07_distill"),
+    "distill: evaluation": ("evaluate", "harmful only", "07_distill"),
+}
+# Notebook 01 aligns each method's first run; the other run seeds are aligned by notebook 02's attacks.
+FIRST_RUN_ONLY = {"align: sft", "align: vaccine"}
+# One match (search and string scores) per sampled arm, after notebook 06 builds the index.
+MATCH = ("match", None, "06_match")
+
+
+def _variant(stage: str, folder) -> str | None:
+    if stage == "align":
+        return (read_json(folder / "done.json") or {}).get("method")
+    if stage == "evaluate":
+        answers = read_json(folder / "answers.json") or {}
+        return "harmful and task" if answers.get("task") else "harmful only"
+    return None
+
+
+def measurements(profile: str) -> pd.DataFrame:
+    """Every stored stage time of ``profile``'s cache: stage, variant, seconds, clean."""
+    rows = []
+    for path in sorted(paths.CACHE.joinpath(profile).glob(f"*/*/{TIMING}")):
+        t = read_json(path)
+        if t is None:
+            continue
+        clean = not t["resumed"] and t["shared_with"] == 1 and t["load_average_1m"] <= t["cpu_count"] + 0.5
+        rows.append({"stage": t["stage"], "variant": _variant(t["stage"], path.parent), "seconds": t["seconds"],
+                     "clean": clean, "key": path.parent.name})
+    return pd.DataFrame(rows, columns=["stage", "variant", "seconds", "clean", "key"])
+
+
+def _family(stage: str) -> tuple[str, str | None, str] | None:
+    return next((spec for prefix, spec in FAMILIES.items() if stage.startswith(prefix)), None)
+
+
+def cold_cost(profile: str) -> pd.DataFrame:
+    """One row per (notebook, stage family): the runs the profile makes (plan), the clean
+    measurements of that stage, their median and the family's cold minutes (NaN if unmeasured)."""
+    from alignlab.plan import plan
+
+    measured = measurements(profile)
+    measured = measured.loc[measured["clean"].astype(bool)]
+    runs_by_family = plan(profile)["runs"]
+    families = [(family, _family(family), runs) for family, runs in runs_by_family.items()]
+    families = [(family, spec, runs) for family, spec, runs in families if spec is not None and runs]
+    arms = sum(runs for family, spec, runs in families if spec[0] == "samples")
+    rows = []
+    for family, (stage, variant, notebook), runs in families + [("match: search and strings", MATCH, arms)]:
+        times = measured[(measured["stage"] == stage) & ((measured["variant"] == variant) if variant else True)]
+        median = statistics.median(times["seconds"]) / 60 if len(times) else float("nan")
+        split = [("01_align", 1), ("02_attack", runs - 1)] if family in FIRST_RUN_ONLY else [(notebook, runs)]
+        rows += [{"notebook": nb, "stage": family, "runs": n, "measured": len(times), "median_minutes": median,
+                  "cold_minutes": n * median} for nb, n in split if n]
+    return pd.DataFrame(rows).sort_values("notebook", kind="stable")
+
+
+def _finite(value):
+    """JSON has no NaN: an unmeasured number is written as null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def write(profile: str) -> dict:
+    """results/<profile>/stage_times.json: the cold cost by notebook and stage, and its total."""
+    table = cold_cost(profile)
+    # a notebook with an unmeasured stage has no total (NaN, null in the file), never a partial one
+    by_notebook = table.groupby("notebook")["cold_minutes"].apply(lambda m: m.sum(skipna=False))
+    out = {"rows": [{k: _finite(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
+           "by_notebook": {nb: _finite(v) for nb, v in by_notebook.items()},
+           "unmeasured": sorted(set(table.loc[table["median_minutes"].isna(), "stage"])),
+           "total_minutes": _finite(table["cold_minutes"].sum(skipna=False))}
+    write_json(paths.RESULTS / profile / "stage_times.json", out)
+    return out
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="cpu")
+    args = parser.parse_args()
+    print(cold_cost(args.profile).to_string(index=False, float_format="{:.1f}".format))
+    print(json.dumps(write(args.profile)["by_notebook"], indent=1, default=float))

@@ -1,0 +1,78 @@
+"""Stage times: written beside a result only when the stage computed it, and summed into a cold
+cost only from clean measurements."""
+
+import json
+import math
+import os
+
+import pytest
+
+from alignlab import cache, paths, timing
+from test_cache import run_fake_pipeline
+
+pytestmark = pytest.mark.unit
+
+
+def test_timed_writes_into_the_folder_the_block_wrote_and_marks_a_resumed_stage(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    partial = paths.cache_dir("smoke", "attack", "resumed")
+    (partial / "checkpoint").write_text("half")
+    untouched = paths.cache_dir("smoke", "attack", "cached")
+    cache.write_json(untouched / "done.json", {})
+    for old in (partial / "checkpoint", untouched / "done.json"):  # written in an earlier run
+        os.utime(old, (0, 0))
+    with cache.timed("smoke", "attack"):
+        cache.write_json(partial / "done.json", {})
+        cache.write_json(paths.cache_dir("smoke", "attack", "fresh") / "done.json", {})
+    assert not (untouched / cache.TIMING).exists()
+    fresh, resumed = (cache.read_json(paths.CACHE / "smoke/attack" / key / cache.TIMING) for key in ("fresh", "resumed"))
+    assert fresh["stage"] == "attack" and fresh["shared_with"] == 2 and not fresh["resumed"]
+    assert resumed["resumed"]
+
+
+def test_a_pipeline_times_each_stage_it_computes_and_none_it_finds_cached(tmp_path, monkeypatch):
+    run_fake_pipeline(monkeypatch, tmp_path)
+    timings = sorted(tmp_path.rglob(cache.TIMING))
+    stages = {t.parent.parent.name for t in timings}
+    assert stages == {"align", "attack", "evaluate"}
+    assert all(json.loads(t.read_text())["stage"] == t.parent.parent.name for t in timings)
+    for f in tmp_path.rglob("*"):  # as if written in an earlier session
+        if f.is_file():
+            os.utime(f, (0, 0))
+    run_fake_pipeline(monkeypatch, tmp_path)  # the stubbed trainers rewrite their markers; evaluate reads its cache
+    retimed = {t.parent.parent.name for t in tmp_path.rglob(cache.TIMING) if t.stat().st_mtime > 0}
+    assert retimed == {"align", "attack"}
+
+
+def _timing(stage, key, seconds, *, resumed=False, load=1.0, done=None, answers=None):
+    folder = paths.cache_dir("smoke", stage, key)
+    cache.write_json(folder / cache.TIMING, {"stage": stage, "seconds": seconds, "resumed": resumed, "shared_with": 1,
+                                            "cpu_count": 2, "load_average_1m": load})
+    if done is not None:
+        cache.write_json(folder / "done.json", done)
+    if answers is not None:
+        cache.write_json(folder / "answers.json", answers)
+
+
+def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    for key, seconds in (("a", 60), ("b", 120), ("c", 600)):
+        _timing("align", key, seconds, done={"method": "sft"})
+    _timing("align", "resumed", 6, resumed=True, done={"method": "sft"})  # not clean: times a remainder
+    _timing("align", "busy", 6000, load=4.0, done={"method": "sft"})  # not clean: another job on the cores
+    _timing("evaluate", "full", 30, answers={"task": [{"x": 1}]})
+    _timing("evaluate", "harmful", 3, answers={"task": []})
+    table = timing.cold_cost("smoke")
+    sft = table[table["stage"] == "align: sft"]
+    assert list(sft["notebook"]) == ["01_align", "02_attack"] and set(sft["measured"]) == {3}
+    assert sft["median_minutes"].iloc[0] == pytest.approx(2.0)
+    assert (sft["cold_minutes"] == sft["runs"] * 2.0).all()
+    evaluations = table.set_index("stage")["median_minutes"]
+    assert evaluations["evaluate: generation"] == pytest.approx(0.5)
+    assert evaluations["distill: evaluation"] == pytest.approx(0.05)
+    assert math.isnan(evaluations["attack: grid"])  # never measured
+    written = timing.write("smoke")
+    assert written["by_notebook"]["02_attack"] is None and written["total_minutes"] is None
+    assert "attack: grid" in written["unmeasured"]
+    json.loads((tmp_path / "results/smoke/stage_times.json").read_text())  # valid JSON: no NaN
