@@ -107,16 +107,18 @@ def timed(profile: str, stage: str):
     """Time the block and write ``timing.json`` into each folder of ``stage`` that the block wrote
     to (none when every result came from the cache): the seconds, whether the folder held a partial
     result before (a resumed stage times its remainder only), how many folders shared the time,
-    and the 1-minute load average at the end, which shows when another job shared the cores."""
+    and two signs of another job on the cores: the CPU time the process got and the 1-minute load
+    average at the end."""
     root = paths.cache_dir(profile, stage)
     before = {d.name for d in root.iterdir()}
-    since, start = time.time() - 1.0, time.perf_counter()  # 1 s: file times are coarser on some file systems
+    since, start, cpu = time.time() - 1.0, time.perf_counter(), time.process_time()  # 1 s: coarse file times
     yield
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     written = [d for d in root.iterdir() if d.is_dir() and _written_since(d, since)]
     for folder in written:
         write_json(folder / TIMING, {"stage": stage, "seconds": round(seconds, 1), "resumed": folder.name in before,
-                                     "shared_with": len(written), "cpu_count": os.cpu_count(),
+                                     "shared_with": len(written), "cpu_seconds": round(cpu, 1),
+                                     "cpu_count": os.cpu_count(),
                                      "load_average_1m": round(os.getloadavg()[0], 2),
                                      "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
 

@@ -5,7 +5,7 @@ A whole cold run of the cpu profile takes longer than one working session, so it
 from those measurements instead: for each stage family of :mod:`alignlab.plan` (which counts how
 many runs of it the profile makes), the median of its clean measurements times its count. A
 measurement is clean when the stage ran from the start (not resumed), alone in its timer, and with
-no other job on the cores (1-minute load average at most the core count + 0.5 when it finished).
+the cores to itself (:func:`_clean`).
 The sum leaves out what no stage times: loading libraries, judging, statistics and figures; the
 warm run's notebook times (README) bound those.
 
@@ -43,6 +43,8 @@ FAMILIES = {
 }
 # Notebook 01 aligns each method's first run; the other run seeds are aligned by notebook 02's attacks.
 FIRST_RUN_ONLY = {"align: sft", "align: vaccine"}
+# The share of every core a stage's process must get to count as timed without contention.
+BUSY_SHARE = 0.8
 # One match (search and string scores) per sampled arm, after notebook 06 builds the index.
 MATCH = ("match", None, "06_match")
 
@@ -56,6 +58,15 @@ def _variant(stage: str, folder) -> str | None:
     return None
 
 
+def _clean(t: dict) -> bool:
+    """Ran from the start, alone in its timer, and with the cores to itself: either nothing else was
+    runnable when it finished, or the process got most of every core the whole time (a job at a
+    lower priority raises the load average without slowing it)."""
+    alone = t["load_average_1m"] <= t["cpu_count"] + 0.5
+    busy = (t.get("cpu_seconds") or 0.0) >= BUSY_SHARE * t["cpu_count"] * t["seconds"]
+    return not t["resumed"] and t["shared_with"] == 1 and (alone or busy)
+
+
 def measurements(profile: str) -> pd.DataFrame:
     """Every stored stage time of ``profile``'s cache: stage, variant, seconds, clean."""
     rows = []
@@ -63,9 +74,8 @@ def measurements(profile: str) -> pd.DataFrame:
         t = read_json(path)
         if t is None:
             continue
-        clean = not t["resumed"] and t["shared_with"] == 1 and t["load_average_1m"] <= t["cpu_count"] + 0.5
         rows.append({"stage": t["stage"], "variant": _variant(t["stage"], path.parent), "seconds": t["seconds"],
-                     "clean": clean, "key": path.parent.name})
+                     "clean": _clean(t), "key": path.parent.name})
     return pd.DataFrame(rows, columns=["stage", "variant", "seconds", "clean", "key"])
 
 

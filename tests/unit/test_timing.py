@@ -44,10 +44,10 @@ def test_a_pipeline_times_each_stage_it_computes_and_none_it_finds_cached(tmp_pa
     assert retimed == {"align", "attack"}
 
 
-def _timing(stage, key, seconds, *, resumed=False, load=1.0, done=None, answers=None):
+def _timing(stage, key, seconds, *, resumed=False, load=1.0, cpu=0.0, done=None, answers=None):
     folder = paths.cache_dir("smoke", stage, key)
     cache.write_json(folder / cache.TIMING, {"stage": stage, "seconds": seconds, "resumed": resumed, "shared_with": 1,
-                                            "cpu_count": 2, "load_average_1m": load})
+                                            "cpu_seconds": cpu, "cpu_count": 2, "load_average_1m": load})
     if done is not None:
         cache.write_json(folder / "done.json", done)
     if answers is not None:
@@ -60,12 +60,13 @@ def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypat
     for key, seconds in (("a", 60), ("b", 120), ("c", 600)):
         _timing("align", key, seconds, done={"method": "sft"})
     _timing("align", "resumed", 6, resumed=True, done={"method": "sft"})  # not clean: times a remainder
-    _timing("align", "busy", 6000, load=4.0, done={"method": "sft"})  # not clean: another job on the cores
+    _timing("align", "busy", 6000, load=4.0, cpu=600, done={"method": "sft"})  # not clean: another job had the cores
+    _timing("align", "served", 120, load=4.0, cpu=230, done={"method": "sft"})  # clean: it had the cores all along
     _timing("evaluate", "full", 30, answers={"task": [{"x": 1}]})
     _timing("evaluate", "harmful", 3, answers={"task": []})
     table = timing.cold_cost("smoke")
     sft = table[table["stage"] == "align: sft"]
-    assert list(sft["notebook"]) == ["01_align", "02_attack"] and set(sft["measured"]) == {3}
+    assert list(sft["notebook"]) == ["01_align", "02_attack"] and set(sft["measured"]) == {4}
     assert sft["median_minutes"].iloc[0] == pytest.approx(2.0)
     assert (sft["cold_minutes"] == sft["runs"] * 2.0).all()
     evaluations = table.set_index("stage")["median_minutes"]
