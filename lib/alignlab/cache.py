@@ -105,12 +105,12 @@ def _written_since(folder: Path, since: float) -> bool:
 @contextlib.contextmanager
 def timed(profile: str, stage: str):
     """Time the block and write ``timing.json`` into each folder of ``stage`` that the block wrote
-    to (none when every result came from the cache): the seconds, whether the folder held a partial
-    result before (a resumed stage times its remainder only), how many folders shared the time,
+    to (none when every result came from the cache): the seconds, whether the folder held files
+    before (a resumed stage times its remainder only), how many folders shared the time,
     and two signs of another job on the cores: the CPU time the process got and the 1-minute load
     average at the end."""
     root = paths.cache_dir(profile, stage)
-    before = {d.name for d in root.iterdir()}
+    before = {d.name for d in root.iterdir() if d.is_dir() and any(f.is_file() for f in d.rglob("*"))}
     since, start, cpu = time.time() - 1.0, time.perf_counter(), time.process_time()  # 1 s: coarse file times
     yield
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

@@ -21,9 +21,10 @@ def test_timed_writes_into_the_folder_the_block_wrote_and_marks_a_resumed_stage(
     cache.write_json(untouched / "done.json", {})
     for old in (partial / "checkpoint", untouched / "done.json"):  # written in an earlier run
         os.utime(old, (0, 0))
+    empty = paths.cache_dir("smoke", "attack", "fresh")  # made by a process killed before it wrote anything
     with cache.timed("smoke", "attack"):
         cache.write_json(partial / "done.json", {})
-        cache.write_json(paths.cache_dir("smoke", "attack", "fresh") / "done.json", {})
+        cache.write_json(empty / "done.json", {})
     assert not (untouched / cache.TIMING).exists()
     fresh, resumed = (cache.read_json(paths.CACHE / "smoke/attack" / key / cache.TIMING) for key in ("fresh", "resumed"))
     assert fresh["stage"] == "attack" and fresh["shared_with"] == 2 and not fresh["resumed"]
