@@ -293,10 +293,46 @@ def paired_targets(scores: pd.DataFrame, first: str, second: str, prefix: str) -
             "median_diff": float(np.median(d)), "p_value": p_value, "test": "Wilcoxon signed-rank, paired by sample id"}
 
 
+def held_out_refusals(run: Run, n: int) -> list[str]:
+    """Up to ``n`` refusal samples (a harmful request and its refusal, written as the alignment set's
+    are) that no search of this run sees.
+
+    Every refusal a run has is in its alignment set, which extraction searches, so these come from
+    the safety source's rows outside the run's splits: on ``safety_source: offline``, harmful
+    prompts (AdvBench, HarmBench, Do-Not-Answer) in none of the alignment, attack and evaluation
+    splits, each refused by :func:`alignlab.responses.make_responses` as the alignment set's are
+    (same template style, same data seed); on ``beavertails``, the safe answers of BeaverTails
+    rows outside the alignment split (what that profile aligns on in place of refusals)."""
+    from alignlab import responses
+    from alignlab.chat import sample_text
+    from alignlab.data import harmful_prompts, load_dataset, take
+
+    p, s = run.profile, run.splits
+    if p.safety_source == "beavertails":
+        used = {str(r["id"]) for r in s.alignment}
+        pool = [r for r in load_dataset("beavertails_safe") if str(r["id"]) not in used]
+    else:
+        used = {(r["source"], str(r["id"])) for r in s.alignment + s.harmful_ft + s.harmful_eval}
+        pool = [r for r in harmful_prompts() if (r["source"], str(r["id"])) not in used]
+    chosen = take(pool, {"refusals": min(n, len(pool))}, p.seed, "refusals outside the run's splits")["refusals"]
+    if p.safety_source != "beavertails":
+        refusals = responses.make_responses([r["prompt"] for r in chosen], "refusal", p.data_seed)
+        chosen = [dict(r, response=a) for r, a in zip(chosen, refusals)]
+    return [sample_text(r["prompt"], r["response"]) for r in chosen]
+
+
 def calibrated_threshold(run: Run) -> dict:
-    """The embedder's threshold for "the same sample with other numbers or names" vs "distinct
-    samples", from pairs built from ``n_calibration`` held-out samples of ``calibration_source``
-    (none of them in any post-training set searched here)."""
+    """The embedder's threshold for "the same sample with other numbers or names" against
+    different items (:func:`alignlab.extraction.calibration.calibrate`), none of them in any
+    post-training set searched here:
+
+    - positives and the ``random`` and ``same_topic`` negatives: ``n_calibration`` held-out samples
+      of ``calibration_source``, outside the alignment set and the benign evaluation set;
+    - ``refusal`` negatives: ``n_calibration`` refusals from the safety data outside the run's
+      splits (:func:`held_out_refusals`).
+
+    The threshold is chosen on one half of the source items; its TPR and FPR per kind are reported
+    on the other."""
     from alignlab.chat import sample_text
     from alignlab.data import load_dataset, take
     from alignlab.extraction.calibration import calibrate, changeable
@@ -306,7 +342,8 @@ def calibrated_threshold(run: Run) -> dict:
     pool = [r for r in load_dataset(p.calibration_source)
             if (r["source"], str(r["id"])) not in used and changeable(r["prompt"] + r["response"])]
     held_out = take(pool, {"calibration": min(p.n_calibration, len(pool))}, p.seed, p.calibration_source)["calibration"]
-    return calibrate([sample_text(r["prompt"], r["response"]) for r in held_out], p.embedding_model, seed=p.seed)
+    return calibrate([sample_text(r["prompt"], r["response"]) for r in held_out], held_out_refusals(run, p.n_calibration),
+                     p.embedding_model, seed=p.seed)
 
 
 def positive_control(run: Run, target: str, thresholds) -> dict:
