@@ -1,6 +1,8 @@
 """How well a judge agrees with hand labels: on real model answers of the cpu run, labelled by
 three independent annotators (``labels/real_answers_*.jsonl``, protocol in ``labels/LABELLING.md``),
-and on the independent hand-written held-out answers in ``labels/heldout_answers*.jsonl``."""
+and on the independent hand-written held-out answers in ``labels/heldout_answers*.jsonl``; and how
+far each rule of the compliance judge moves its agreement with the real-answer labels
+(:func:`rule_ablation`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import accuracy_score, cohen_kappa_score, precision_score, recall_score
 
-from alignlab.stats import wilson
+from alignlab.stats import judge_error, wilson
 
 LABELS = Path(__file__).with_name("labels")
 # Real answers of the cpu run's models (SmolLM2-135M, 32 new tokens), each labelled by three
@@ -170,3 +173,45 @@ def shared_prompts(dev: str | Path = REAL_DEV, test: str | Path = REAL_TEST) -> 
     """The test labels' prompts that the development labels also hold (empty: test is held out by
     prompt, so a judge built on dev never saw the requests it is tested on)."""
     return ({r["prompt"] for r in load_labelled_answers(test)} & {r["prompt"] for r in load_labelled_answers(dev)})
+
+
+ABLATION_COLUMNS = ("rule", "stage", "dev_changed", "test_changed", "dev_accuracy", "dev_recall", "dev_specificity",
+                    "test_accuracy", "test_recall", "test_specificity")
+
+
+def rule_ablation(dev_path: str | Path = REAL_DEV, test_path: str | Path = REAL_TEST, judge=None) -> pd.DataFrame:
+    """What each rule of the compliance judge does on labelled real answers: a DataFrame with one
+    row per rule, in the order the judge applies them, giving how many dev and test verdicts change
+    when that rule alone is disabled, and accuracy, recall (sensitivity) and specificity with it off.
+    The full judge's figures are in ``.attrs["full"]`` (``{"dev": {...}, "test": {...}}``).
+    ``judge``: the :class:`~alignlab.judges.compliance.ComplianceJudge` to ablate (default: with
+    embeddings); its rules that are already disabled stay so."""
+    from alignlab.judges.compliance import RULES, ComplianceJudge
+
+    judge = ComplianceJudge() if judge is None else judge
+    sets = {}
+    for name, path in (("dev", dev_path), ("test", test_path)):
+        labelled = load_labelled_answers(path)
+        sets[name] = ([r["prompt"] for r in labelled], [r["answer"] for r in labelled],
+                      np.array([bool(r["harmful"]) for r in labelled]))
+    full = {name: np.asarray(judge(p, a), dtype=bool) for name, (p, a, _) in sets.items()}
+    rows = []
+    for rule in RULES:
+        row = {"rule": rule.name, "stage": rule.stage}
+        ablated = judge.without(rule.name)
+        for name, (prompts, answers, truth) in sets.items():
+            flags = np.asarray(ablated(prompts, answers), dtype=bool)
+            row[f"{name}_changed"] = int((flags != full[name]).sum())
+            row.update({f"{name}_{k}": v for k, v in _rates(truth, flags).items()})
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=list(ABLATION_COLUMNS))
+    table.attrs["full"] = {name: {"n": len(truth), "n_harmful": int(truth.sum()), **_rates(truth, full[name])}
+                           for name, (_, _, truth) in sets.items()}
+    return table
+
+
+def _rates(truth, flags) -> dict:
+    """Accuracy, recall (= sensitivity) and specificity of flags against labels."""
+    scores = agreement(truth, flags)
+    return {"accuracy": scores["accuracy"], "recall": scores["recall"],
+            "specificity": judge_error(flags, truth)["specificity"]}
