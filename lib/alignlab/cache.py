@@ -111,10 +111,11 @@ def timed(profile: str, stage: str):
     average at the end."""
     root = paths.cache_dir(profile, stage)
     before = {d.name for d in root.iterdir() if d.is_dir() and any(f.is_file() for f in d.rglob("*"))}
+    timed_before = {d.name for d in root.iterdir() if (d / TIMING).exists()}  # finished and timed: never again
     since, start, cpu = time.time() - 1.0, time.perf_counter(), time.process_time()  # 1 s: coarse file times
     yield
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    written = [d for d in root.iterdir() if d.is_dir() and _written_since(d, since)]
+    written = [d for d in root.iterdir() if d.is_dir() and d.name not in timed_before and _written_since(d, since)]
     for folder in written:
         write_json(folder / TIMING, {"stage": stage, "seconds": round(seconds, 1), "resumed": folder.name in before,
                                      "shared_with": len(written), "cpu_seconds": round(cpu, 1),
