@@ -54,8 +54,10 @@ ifeq ($(PROFILE),paper-dryrun)
 $(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS)): $(HUB_MIRROR)/MANIFEST.json
 endif
 
-# One executed notebook per target; each stage's heavy work is cached under .cache/alignlab.
-$(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(VENV)/.ready
+# One executed notebook per target; each stage's heavy work is cached under .cache/alignlab, so an
+# edit to the package reruns every notebook cheaply and recomputes only the stages whose code changed.
+LIB := $(shell find lib/alignlab -name '*.py')
+$(RESULTS)/%.ipynb: notebooks/%.ipynb configs/$(PROFILE).yaml $(LIB) $(VENV)/.ready
 	@mkdir -p $(RESULTS)
 	$(BIN)/papermill --kernel alignlab --cwd notebooks --log-output -p profile $(PROFILE) $< $@.partial.ipynb
 	mv $@.partial.ipynb $@  # a failed run leaves no target behind, so make retries it

@@ -11,7 +11,7 @@ corrupt entry returns None, so the stage recomputes it instead of using it.
 
 :func:`timed` stores how long each stage took to compute beside its result (``timing.json``), so
 the cold cost of a profile can be summed from stages computed in different runs
-(``scripts/stage_times.py``).
+(``python -m alignlab.timing``).
 """
 
 import contextlib
