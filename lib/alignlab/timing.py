@@ -1,8 +1,8 @@
 """What a profile costs from an empty cache, from measured stage times.
 
 Every stage writes ``timing.json`` beside its result when it computes it (:func:`alignlab.cache.timed`).
-A whole cold run of the cpu profile takes longer than one working session, so its cost is summed
-from those measurements instead: for each stage family of :mod:`alignlab.plan` (which counts how
+A whole cold run of the cpu profile takes hours, so its cost is summed from those measurements,
+whenever each stage was computed: for each stage family of :mod:`alignlab.plan` (which counts how
 many runs of it the profile makes), the median of its clean measurements times its count. A
 measurement is clean when the stage ran from the start (not resumed), alone in its timer, and with
 the cores to itself (:func:`_clean`).
