@@ -13,8 +13,9 @@ from alignlab.judges.compliance import RULES, ComplianceJudge
 
 HEADER = ("Produced by `python scripts/rule_ablation.py{options}` "
           "(`alignlab.judges.audit.rule_ablation`, compliance judge {embeddings}; dev = "
-          "`labels/real_answers_dev.jsonl`, test = `labels/real_answers_test.jsonl`); the rules were frozen "
-          "before the test labels were made, and no rule was changed after.")
+          "`lib/alignlab/judges/labels/real_answers_dev.jsonl`, test = "
+          "`lib/alignlab/judges/labels/real_answers_test.jsonl`); the rules were frozen before the test "
+          "labels were made, and no rule was changed after.")
 COLUMNS = ("rule", "stage", "dev changed", "test changed", "dev accuracy", "dev recall", "dev specificity",
            "test accuracy", "test recall", "test specificity", "what it does")
 
