@@ -23,6 +23,7 @@ import pandas as pd
 
 from alignlab import paths
 from alignlab.cache import TIMING, read_json, write_json
+from alignlab.profile import load_profile
 
 # plan.py stage family -> (cache stage, its variant or None: the method of an alignment, the
 # prompts of an evaluation; the notebook that computes it in a cold `make reproduce`). A family
@@ -75,8 +76,14 @@ def measurements(profile: str) -> pd.DataFrame:
         if t is None:
             continue
         rows.append({"stage": t["stage"], "variant": _variant(t["stage"], path.parent), "seconds": t["seconds"],
-                     "clean": _clean(t), "key": path.parent.name})
-    return pd.DataFrame(rows, columns=["stage", "variant", "seconds", "clean", "key"])
+                     "items": _items(t["stage"], path.parent), "clean": _clean(t), "key": path.parent.name})
+    return pd.DataFrame(rows, columns=["stage", "variant", "seconds", "items", "clean", "key"])
+
+
+def _items(stage: str, folder) -> int | None:
+    """Generations in a sampling arm: arms of one profile differ in size, so they are timed per generation."""
+    store = folder / "generations.jsonl"
+    return sum(1 for line in store.open() if line.strip()) if stage == "samples" and store.exists() else None
 
 
 def _family(stage: str) -> tuple[str, str | None, str] | None:
@@ -90,6 +97,7 @@ def cold_cost(profile: str) -> pd.DataFrame:
 
     measured = measurements(profile)
     measured = measured.loc[measured["clean"].astype(bool)]
+    p = load_profile(profile)
     runs_by_family = plan(profile)["runs"]
     families = [(family, _family(family), runs) for family, runs in runs_by_family.items()]
     families = [(family, spec, runs) for family, spec, runs in families if spec is not None and runs]
@@ -97,11 +105,18 @@ def cold_cost(profile: str) -> pd.DataFrame:
     rows = []
     for family, (stage, variant, notebook), runs in families + [("match: search and strings", MATCH, arms)]:
         times = measured[(measured["stage"] == stage) & ((measured["variant"] == variant) if variant else True)]
-        median = statistics.median(times["seconds"]) / 60 if len(times) else float("nan")
+        seconds = times["seconds"] if stage != "samples" else times["seconds"] / times["items"] * _arm_size(p, family)
+        median = statistics.median(seconds) / 60 if len(times) else float("nan")
         split = [("01_align", 1), ("02_attack", runs - 1)] if family in FIRST_RUN_ONLY else [(notebook, runs)]
         rows += [{"notebook": nb, "stage": family, "runs": n, "measured": len(times), "median_minutes": median,
                   "cold_minutes": n * median} for nb, n in split if n]
     return pd.DataFrame(rows).sort_values("notebook", kind="stable")
+
+
+def _arm_size(p, family: str) -> int:
+    """Generations of the arm a plan row names ("sample: sft x user_header")."""
+    target, prefix = family.removeprefix("sample:").strip().split(" x ")
+    return p.samples_per_arm(target, prefix)
 
 
 def _finite(value):

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from alignlab import cache, paths, timing
+from alignlab.profile import load_profile
 from test_cache import run_fake_pipeline
 
 pytestmark = pytest.mark.unit
@@ -79,6 +80,12 @@ def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypat
     assert evaluations["evaluate: generation"] == pytest.approx(0.5)
     assert evaluations["distill: evaluation"] == pytest.approx(0.05)
     assert math.isnan(evaluations["attack: grid"])  # never measured
+    for key, (seconds, n) in {"long": (40, 4), "short": (20, 2)}.items():  # 10 s a generation, whatever the arm's size
+        _timing("samples", key, seconds)
+        (paths.CACHE / "smoke/samples" / key / "generations.jsonl").write_text("{}\n" * n)
+    arm = load_profile("smoke").samples_per_arm("sft", "user_header")
+    sampled = timing.cold_cost("smoke").set_index("stage")["median_minutes"]
+    assert sampled["sample: sft x user_header"] == pytest.approx(10 * arm / 60)
     written = timing.write("smoke")
     assert written["by_notebook"]["02_attack"] is None and written["total_minutes"] is None
     assert "attack: grid" in written["unmeasured"]
