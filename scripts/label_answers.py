@@ -16,8 +16,8 @@ held out by prompt:
 
     python scripts/label_answers.py dump --profile cpu --fresh-prompts 120 --cells sft:0.0:0 sft:0.2:0 \\
         --out /tmp/round7.jsonl --n 240
-    python scripts/label_answers.py dump --profile cpu --fresh-prompts 80 --attacked-only \\
-        --cells vaccine:0.1:0 vaccine:0.1:1 sft:0.1:1 --out /tmp/round8.jsonl --n 240
+    python scripts/label_answers.py dump --profile cpu --fresh-prompts 60 --attacked-only \\
+        --cells vaccine:0.1:0 vaccine:0.1:1 sft:0.1:1 sft:0.1:2 --out /tmp/round8.jsonl --n 240
 
 `add --to dev` stores answers a judge revision may look at, `--to test` answers kept from it.
 """
