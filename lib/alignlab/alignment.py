@@ -25,16 +25,19 @@ def align_settings(p: Profile) -> LoraSettings:
 
 
 def aligned_model(run: Run, method: str = "sft", *, seed: int = 0, code: tuple[str, ...] = TRAINING,
-                  rho: float | None = None, spec: TrainerSpec | None = None) -> str:
+                  rho: float | None = None, spec: TrainerSpec | None = None, epochs: int | None = None,
+                  records: list[dict] | None = None) -> str:
     """Path of the merged model aligned by ``method`` in run ``seed``: trained with seed
     ``profile.seed + seed`` (LoRA init, dropout, batch order), resumable and cached under a key of
-    the method, ``rho``, the data, the settings and the source of ``code``."""
+    the method, ``rho``, the data, the settings and the source of ``code``. ``epochs`` and ``records``
+    override the profile's ``align_epochs`` and the run's alignment set (the extraction study's
+    doses); at their defaults the key is unchanged."""
     if method != "sft" and (spec is None or code == TRAINING):
         raise ValueError(f"method {method!r} needs its trainer (spec) and the code it runs (code), or it would "
                          "train plain SFT under another name: call alignlab.vaccine.stages.aligned_model")
     p = run.profile
-    settings = dataclasses.replace(align_settings(p), seed=p.seed + seed)
-    data = run.splits.alignment_set
+    settings = dataclasses.replace(align_settings(p), seed=p.seed + seed, epochs=epochs or p.align_epochs)
+    data = run.splits.alignment_set if records is None else records
     out = stage_dir(p.name, "align", code=code, model=p.model, method=method, rho=rho, data=record_ids(data),
                     settings=settings)
     with timed(p.name, "align"):

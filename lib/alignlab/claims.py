@@ -14,10 +14,10 @@ import math
 import numpy as np
 from scipy import stats
 
-from alignlab import paths, timing
+from alignlab import paths, provenance, timing
 from alignlab.cache import read_json, write_json, write_text
 from alignlab.profile import load_profile
-from alignlab.report import figure_dir, load_results, publish_notebooks, write_readme_block
+from alignlab.report import figure_dir, load_results, publish_notebooks, read_readme_block, write_readme_block
 from alignlab.judges import make_judge
 from alignlab.judges.audit import shared_prompts, validation_pairs
 from alignlab.stats import corrected_gap, paired_difference, run_level_difference
@@ -346,6 +346,9 @@ def extraction_claims(profile: str) -> list[dict]:
     out = []
     control = match.get("positive_control", {})
     found = {k: v for k, v in control.items() if k.startswith("found_at_")}
+    check = memorisation_check(match)
+    if check is not None:
+        out.append(check)
     for t, test in match["trained_vs_base"].items():
         detectable = found.get(f"found_at_{t}", 0) >= 0.9
         result = ("inconclusive" if not detectable else "reproduced" if test["fisher_p"] < 0.05
@@ -364,15 +367,18 @@ def extraction_claims(profile: str) -> list[dict]:
             "estimate": test["rate_target"] - test["rate_control"], "p_value": test["fisher_p"],
             "n": test["n_target"], "threshold": float(t), "positive_control": found.get(f"found_at_{t}"),
         })
+    arm = match.get("ratio_arm", "the trained target")
     for t, r in match.get("ratio_intervals", {}).items():
-        if r["estimate"] is None:
+        if check is not None and not check["passes"]:
+            result = "not testable: no dose of post-training memorises"
+        elif r["estimate"] is None:
             result = "inconclusive"
         else:
             result = "reproduced" if r["ci_low"] >= 10 else "not reproduced" if r["ci_high"] < 10 else "inconclusive"
         out.append({
             "claim": f"Embeddings reveal >= 10x more memorisation than string matching (threshold {t})",
             "paper": ">= 10x",
-            "ours": (f"{r['embedding_matches']} embedding vs {r['string_matches']} {r['string_metric']} matches of {r['n']}; "
+            "ours": (f"{arm}: {r['embedding_matches']} embedding vs {r['string_matches']} {r['string_metric']} matches of {r['n']}; "
                      + (r["note"] if r["estimate"] is None else
                         f"ratio {r['estimate']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}] (bootstrap over generations) {r['note']}")),
             "verdict": result, "test": "percentile bootstrap over generations, computed with >= 10 embedding matches",
@@ -400,15 +406,55 @@ def extraction_claims(profile: str) -> list[dict]:
     return out
 
 
-def ledger(profile: str) -> list[dict]:
+def memorisation_check(match: dict) -> dict | None:
+    """The extraction study's manipulation check (None where the profile has no doses): at the top
+    dose of post-training, some arm's extraction rate exceeds the never-trained control's, with the
+    difference's 95% interval above 0 at the calibrated threshold. Every row of the dose-response
+    is listed, at the calibrated threshold and at 0.95."""
+    rows = match.get("dose_response") or []
+    if not rows:
+        return None
+    calibrated = round(match["calibration"]["threshold"], 4)  # as notebook 06 rounds it
+    top = max(r["epochs"] for r in rows)
+    at_top = [r for r in rows if r["epochs"] == top and r["threshold"] == calibrated]
+    passing = [r for r in at_top if r["rate_diff_ci"][0] > 0]
+
+    def dose(r):
+        return (f"{r['target']} ({r['epochs']} ep, loss on {r['loss'].replace('_', ' ')}) {r['rate_target']:.1f}% "
+                f"[{r['rate_target_ci'][0]:.1f}, {r['rate_target_ci'][1]:.1f}]")
+
+    lines = [f"cosine >= {t:g}: " + "; ".join(dose(r) for r in rows if r["threshold"] == t)
+             + f"; control {rows[0]['control']} {next(r['rate_control'] for r in rows if r['threshold'] == t):.1f}%"
+             for t in dict.fromkeys(r["threshold"] for r in rows)]
+    best = max(at_top, key=lambda r: r["rate_diff"])
+    return {"claim": f"Manipulation check: post-training makes the target regurgitate its set (at the top dose, "
+                     f"{top} epochs, an extraction rate above the never-trained control's, the difference's "
+                     f"interval above 0 at the calibrated threshold {calibrated:g})",
+            "paper": "OLMo 2 regurgitates Tulu 3 samples (semantic matches)",
+            "ours": " | ".join(lines) + (f" | top dose {best['target']} - control: {best['rate_diff']:.1f} pts "
+                                          f"[{best['rate_diff_ci'][0]:.1f}, {best['rate_diff_ci'][1]:.1f}], "
+                                          f"Fisher p={best['fisher_p']:.3g}, n={best['n_target']}/{best['n_control']}"),
+            "verdict": "passes" if passing else "fails", "passes": bool(passing), "kind": "manipulation check",
+            "test": "Newcombe's hybrid score interval of the rate difference (95%); Fisher's exact test (one-sided)",
+            "estimate": best["rate_diff"], "ci_low": best["rate_diff_ci"][0], "ci_high": best["rate_diff_ci"][1],
+            "p_value": best["fisher_p"], "n": best["n_target"], "threshold": calibrated,
+            "dose_response": [{k: r[k] for k in ("target", "epochs", "loss", "threshold", "rate_target", "rate_target_ci",
+                                                 "rate_control", "rate_diff", "rate_diff_ci", "fisher_p", "n_target")}
+                              for r in rows]}
+
+
+def ledger(profile: str, previous: list[dict] = ()) -> list[dict]:
+    """Every part's claims (:mod:`alignlab.provenance`): computed from this run's results, or, where
+    a part's notebooks did not run, kept from ``previous`` (the last ledger) if that part's code,
+    notebooks and profile values are unchanged; otherwise a "not run" row."""
     claims = []
-    for build in (vaccine_claims, drift_claim, extraction_claims):
+    for part, build in (("vaccine", vaccine_claims), ("drift", drift_claim), ("extraction", extraction_claims)):
         try:
-            claims += build(profile)
+            claims += provenance.stamp(build(profile), part, profile)
         except FileNotFoundError as missing:
-            claims.append({"claim": build.__name__.replace("_", " "), "paper": "",
-                           "ours": str(missing).replace(f"{paths.ROOT}/", ""),
-                           "verdict": "not run"})
+            earlier = provenance.kept(part, profile, list(previous))
+            claims += earlier or [{"claim": build.__name__.replace("_", " "), "paper": "", "part": part,
+                                   "ours": str(missing).replace(f"{paths.ROOT}/", ""), "verdict": "not run"}]
     for claim in claims:
         claim["profile"] = profile
     return claims
@@ -416,32 +462,74 @@ def ledger(profile: str) -> list[dict]:
 
 def readme_table(claims: list[dict]) -> str:
     """The ledger as README shows it: what is claimed, what this run measured, the verdict."""
-    rows = ["| claim | ours | verdict |", "|---|---|---|"]
-    rows += [f"| {c['claim']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
+    rows = ["| claim | ours | verdict | run |", "|---|---|---|---|"]
+    rows += [f"| {c['claim']} | {c['ours']} | **{c['verdict']}** | {_run(c)} |" for c in claims]
     return "\n".join(rows)
 
 
+def _run(claim: dict) -> str:
+    """Which run computed a claim (alignlab.provenance): this one, or an earlier one of its notebooks
+    with the same code, notebooks and profile values."""
+    if claim["verdict"] == "not run":
+        return "none"
+    return "earlier run, same code and profile" if claim.get("kept_from_earlier_run") else "this run"
+
+
 def timing_table(profile: str) -> str:
-    """Per notebook: the wall time of the last `make reproduce` (papermill records it in each
-    executed notebook), where a stage found in the cache is not recomputed, and the cold compute
-    of the stages the notebook computes from an empty cache, summed from measured stage times
-    (``results/<profile>/stage_times.json``, :mod:`alignlab.timing`)."""
+    """Per notebook: the wall time of its last run (papermill records it in each executed notebook;
+    a stage found in the cache is not recomputed), and the cold compute of the stages the notebook
+    computes from an empty cache, summed from measured stage times (``results/<profile>/stage_times.json``,
+    :mod:`alignlab.timing`). A notebook this run did not execute shows its published copy's time
+    (``docs/notebooks/``), and where this cache holds no complete measurement of its stages, the
+    cold compute README showed before; both are marked as from an earlier run."""
     cold = read_json(paths.RESULTS / profile / "stage_times.json") or {"by_notebook": {}, "unmeasured": []}
+    earlier = _earlier_cold_minutes()
 
     def minutes(value):
         return "not measured" if value is None else f"{value:.1f}"
 
-    rows = ["| notebook | this run (min) | cold: its stages' compute (min) |", "|---|---|---|"]
-    total = 0.0
-    for nb in sorted((paths.RESULTS / profile).glob("[0-9][0-9]_*.ipynb")):
-        seconds = json.loads(nb.read_text())["metadata"].get("papermill", {}).get("duration") or 0.0
-        total += seconds
-        stages = minutes(cold["by_notebook"][nb.stem]) if nb.stem in cold["by_notebook"] else "none"
-        rows.append(f"| {nb.stem} | {seconds / 60:.1f} | {stages} |")
-    rows.append(f"| **all** | **{total / 60:.1f}** | **{minutes(cold.get('total_minutes'))}** |")
-    if cold["unmeasured"]:
-        rows += ["", f"Stages without a clean measurement yet: {', '.join(cold['unmeasured'])}."]
+    executed = {nb.stem: nb for nb in (paths.RESULTS / profile).glob("[0-9][0-9]_*.ipynb")}
+    published = {nb.stem: nb for nb in (paths.ROOT / "docs" / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    rows = ["| notebook | last run (min) | cold: its stages' compute (min) |", "|---|---|---|"]
+    total_run = total_cold = 0.0
+    for name in sorted(executed.keys() | (published.keys() if load_profile(profile).publish else set())):
+        source = executed.get(name) or published[name]
+        seconds = json.loads(source.read_text())["metadata"].get("papermill", {}).get("duration") or 0.0
+        total_run += seconds
+        run_cell = f"{seconds / 60:.1f}" + ("" if name in executed else " (earlier run)")
+        if name not in cold["by_notebook"]:
+            stages = "none"
+        elif cold["by_notebook"][name] is not None:
+            stages, total_cold = minutes(cold["by_notebook"][name]), total_cold + cold["by_notebook"][name]
+        elif name in earlier:
+            stages, total_cold = f"{earlier[name]:.1f} (earlier run)", total_cold + earlier[name]
+        else:
+            stages, total_cold = "not measured", math.nan
+        rows.append(f"| {name} | {run_cell} | {stages} |")
+    rows.append(f"| **all** | **{total_run / 60:.1f}** | **{minutes(None if math.isnan(total_cold) else total_cold)}** |")
+    unmeasured = [s for s in cold["unmeasured"] if not _measured_earlier(s, cold, earlier)]
+    if unmeasured:
+        rows += ["", f"Stages without a clean measurement yet: {', '.join(unmeasured)}."]
     return "\n".join(rows)
+
+
+def _earlier_cold_minutes() -> dict[str, float]:
+    """notebook -> the cold minutes README's timing table showed (only measured values)."""
+    out = {}
+    for line in (read_readme_block("timing") or "").splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0][:2].isdigit():
+            try:
+                out[cells[0]] = float(cells[2].split()[0])
+            except ValueError:
+                pass  # "none", "not measured"
+    return out
+
+
+def _measured_earlier(stage: str, cold: dict, earlier: dict) -> bool:
+    """A stage family unmeasured in this cache whose notebook's cold compute the earlier table holds."""
+    notebooks = {row["notebook"] for row in cold.get("rows", []) if row["stage"] == stage}
+    return bool(notebooks) and notebooks <= set(earlier)
 
 
 def judge_table(profile: str) -> str:
@@ -463,17 +551,19 @@ def judge_table(profile: str) -> str:
 
 def write(profile: str) -> None:
     """CLAIMS.md at the top of the repo for the cpu profile (committed); results/<profile>/ otherwise."""
-    claims = ledger(profile)
     publish = load_profile(profile).publish
     folder = paths.ROOT if publish else paths.RESULTS / profile
+    claims = ledger(profile, provenance.previous_ledger(folder))
     # JSON has no infinity: an unbounded interval (one seed) is written as null.
     write_json(folder / "claims.json", [{k: None if isinstance(v, float) and not math.isfinite(v) else v
                                          for k, v in c.items()} for c in claims])
     lines = [f"# Claims ledger ({profile} profile)", "",
              f"Written by `make reproduce` (`python -m alignlab.claims`) from `results/{profile}/*.json`; do not edit by hand.",
              "Rules: " + RULES, "",
-             "| claim | paper | ours | verdict |", "|---|---|---|---|"]
-    lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** |" for c in claims]
+             "A part of the ledger whose notebooks this run did not execute keeps the claims of its last run while its "
+             "code, notebooks and profile values are unchanged (`alignlab.provenance`; column *run*).", "",
+             "| claim | paper | ours | verdict | run |", "|---|---|---|---|---|"]
+    lines += [f"| {c['claim']} | {c['paper']} | {c['ours']} | **{c['verdict']}** | {_run(c)} |" for c in claims]
     write_text(folder / "CLAIMS.md", "\n".join(lines) + "\n")
     if publish:  # README shows the committed profile's ledger and run times, written here
         write_readme_block("claims", readme_table(claims))
@@ -482,7 +572,9 @@ def write(profile: str) -> None:
         try:
             write_readme_block("judge", judge_table(profile))
         except FileNotFoundError as missing:
-            write_readme_block("judge", f"not run: {str(missing).replace(f'{paths.ROOT}/', '')}")
+            if not any(c.get("kept_from_earlier_run") for c in claims if c.get("part") == "vaccine"):
+                write_readme_block("judge", f"not run: {str(missing).replace(f'{paths.ROOT}/', '')}")
+            # else the table stays as the Vaccine part's last run wrote it, as its claims do
         publish_notebooks(profile)
     print("\n".join(lines))
     print(f"\nclaims: {folder / 'CLAIMS.md'}  figures: {figure_dir(profile)}/")

@@ -31,7 +31,7 @@ import pandas as pd
 
 from alignlab import paths
 from alignlab.model_sizes import ALIASES, MODEL_PARAMS, Model, UnknownModel, lora_params, model_size  # noqa: F401
-from alignlab.profile import ConfigError, Profile, load_profile
+from alignlab.profile import DOSE_SET, DOSE_TARGET, ConfigError, Profile, load_profile
 
 # ---------------------------------------------------------------- hardware
 
@@ -149,7 +149,9 @@ def alignment_size(p: Profile) -> int:
 
 
 def target_model(p: Profile, target: str) -> str:
-    """alignlab.alignment.model_path: the run's own models ("base", "sft"), or a hub id."""
+    """alignlab.alignment.model_path: the run's own models ("base", "sft", the doses), or a hub id."""
+    if DOSE_TARGET.match(target):
+        return p.model
     if target in (*ALIGNED, *BASELINES) and target != "sft":
         raise ConfigError(f"extraction_targets[{target!r}]: the extraction study searches its own models ('sft', "
                           f"'base') or a hub id / local path; {target!r} is a Vaccine-study method: pass its merged "
@@ -181,6 +183,18 @@ def rho_sweep_new(p: Profile) -> tuple[list[float], list[float]]:
     in_grid = p.rho_sweep_ratio in p.harmful_ratios
     attacks = [r for r in rhos if not (in_grid and r in (0, p.rho))]
     return aligns, attacks
+
+
+def new_doses(p: Profile) -> list[tuple[str, int, int]]:
+    """(target, epochs, samples) of the extraction doses that train a model of their own (extraction.dose):
+    not ``sft@0`` (the base model), nor ``sft@<align_epochs>`` on the alignment set (notebook 01's SFT model)."""
+    out = []
+    for target in p.dose_targets():
+        m, on_dose_set = DOSE_TARGET.match(target), p.extraction_targets[target] == DOSE_SET
+        epochs = int(m["epochs"])
+        if epochs and not (m["arm"] == "sft" and epochs == p.align_epochs and not on_dose_set):
+            out.append((target, epochs, p.dose_set_size if on_dose_set else alignment_size(p)))
+    return out
 
 
 def distill_size(p: Profile) -> int:
@@ -294,6 +308,9 @@ def alignment_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
         _training("align: rho sweep", p, gpu, gpus, runs=len(aligns), passes=VACCINE_PASSES,
                   disk=merged * len(aligns), note=f"; rhos {aligns} (0 and rho={p.rho} are cached)" + merged_note,
                   **common),
+        *[_training(f"align: dose {target}", p, gpu, gpus, runs=1, disk=merged,
+                    note="; a dose of the extraction study's dose-response" + merged_note,
+                    **{**common, "epochs": epochs, "samples": samples}) for target, epochs, samples in new_doses(p)],
     ]
 
 
@@ -369,19 +386,18 @@ def judge_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
 
 def sampling_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     rows = []
-    for target in p.extraction_targets:
-        for prefix in p.prefixes:
-            n = p.samples_per_arm(target, prefix)
-            generated = math.ceil(n / p.sample_batch_size) * p.sample_batch_size  # always full batches
-            decode = generated * p.sample_max_new_tokens * CONTINUATION
-            chars = n * (PREFIX_TOKENS + p.sample_max_new_tokens * CONTINUATION) * CHARS_PER_TOKEN
-            rows.append(_generation(
-                f"sample: {target} x {prefix}", gpu, model_id=target_model(p, target), runs=1,
-                prefill=generated * PREFIX_TOKENS * CONTINUATION, decode=decode, batch=p.sample_batch_size,
-                seq=PREFIX_TOKENS + p.sample_max_new_tokens, gpus=gpus,
-                disk=chars * SAMPLE_COPIES * JSON_BYTES_PER_CHAR / 1e9,
-                basis=f"{generated} generations (batches of {p.sample_batch_size}) x {p.sample_max_new_tokens} "
-                      f"new tokens x {CONTINUATION} (continuations)"))
+    for target, prefix in p.extraction_arms():
+        n = p.samples_per_arm(target, prefix)
+        generated = math.ceil(n / p.sample_batch_size) * p.sample_batch_size  # always full batches
+        decode = generated * p.sample_max_new_tokens * CONTINUATION
+        chars = n * (PREFIX_TOKENS + p.sample_max_new_tokens * CONTINUATION) * CHARS_PER_TOKEN
+        rows.append(_generation(
+            f"sample: {target} x {prefix}", gpu, model_id=target_model(p, target), runs=1,
+            prefill=generated * PREFIX_TOKENS * CONTINUATION, decode=decode, batch=p.sample_batch_size,
+            seq=PREFIX_TOKENS + p.sample_max_new_tokens, gpus=gpus,
+            disk=chars * SAMPLE_COPIES * JSON_BYTES_PER_CHAR / 1e9,
+            basis=f"{generated} generations (batches of {p.sample_batch_size}) x {p.sample_max_new_tokens} "
+                  f"new tokens x {CONTINUATION} (continuations)"))
     return rows
 
 
@@ -389,7 +405,7 @@ def _corpora(p: Profile) -> dict[str, tuple[int, int]]:
     """Each post-training set searched: (samples, tokens per sample); the index is built once per set."""
     out = {}
     for name in dict.fromkeys(p.extraction_targets.values()):
-        n = alignment_size(p) if name == "alignment" else dataset_rows(name)
+        n = alignment_size(p) if name == "alignment" else p.dose_set_size if name == DOSE_SET else dataset_rows(name)
         out[name] = (n, CORPUS_TOKENS.get(name, p.max_length))
     return out
 
@@ -401,7 +417,7 @@ def _ivf(n: int) -> tuple[int, int]:
 
 
 def _queries(p: Profile, corpus: str) -> int:
-    return sum(p.samples_per_arm(t, prefix) for t, c in p.extraction_targets.items() if c == corpus for prefix in p.prefixes)
+    return sum(p.samples_per_arm(t, prefix) for t, prefix in p.extraction_arms() if p.extraction_targets[t] == corpus)
 
 
 def search_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
@@ -438,8 +454,8 @@ def search_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
                          basis=f"{how}; {queries:,} queries x dim {e.dim}; index 4 B x dim x {n:,}"))
         gen_chars, corpus_chars = gen_tokens * CHARS_PER_TOKEN, per_text * CHARS_PER_TOKEN
         if n > p.string_exact_max:  # extraction.stages.match: the embedding's top-k, whole set on a sample
-            arms = [p.samples_per_arm(t, prefix) for t, c in p.extraction_targets.items() if c == name
-                    for prefix in p.prefixes]
+            arms = [p.samples_per_arm(t, prefix) for t, prefix in p.extraction_arms()
+                    if p.extraction_targets[t] == name]
             exact = sum(min(p.string_exact_sample, a) for a in arms)
             pairs = queries * p.string_top_k + exact * n
             how = (f"{queries:,} generations x top {p.string_top_k} by embedding + {exact:,} sampled generations "
@@ -588,7 +604,7 @@ def _split_problems(p: Profile) -> tuple[list[str], list[str]]:
             problems.append(f"harmful ratio {ratio} x n_finetune {p.n_finetune} needs {k} harmful samples but "
                             f"n_harmful_ft = {p.n_harmful_ft}: raise n_harmful_ft to >= {k} or lower the ratio")
     for target, name in p.extraction_targets.items():
-        if name == "alignment" or name in data.OFFLINE_LOADERS:
+        if name in ("alignment", DOSE_SET) or name in data.OFFLINE_LOADERS:
             continue
         if name not in data.HUB_DATASETS:
             problems.append(f"extraction_targets[{target!r}] = {name!r} is not a dataset alignlab.data can load: "
@@ -604,6 +620,9 @@ def _split_problems(p: Profile) -> tuple[list[str], list[str]]:
     elif distill_size(p) > alignment_size(p):
         problems.append(f"n_distill = {p.n_distill}: distillation_sets draws as many originals from the "
                         f"alignment set of {alignment_size(p)}: lower n_distill to <= {alignment_size(p)}")
+    if p.dose_set_size and p.dose_set_size > alignment_size(p):
+        problems.append(f"dose_set_size = {p.dose_set_size}: the doses' set is drawn from the alignment set of "
+                        f"{alignment_size(p)}: lower dose_set_size to <= {alignment_size(p)}")
     if p.helpful_max_chars:
         warnings.append("helpful_max_chars filters the helpful sources: their sizes above are upper bounds")
     return problems, warnings

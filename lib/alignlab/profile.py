@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 import warnings
@@ -45,6 +46,10 @@ def _f(*, default=dataclasses.MISSING, **rule):
 
 
 COUNT, POSITIVE, FRACTION = dict(low=0), dict(low=1), dict(low=0, high=1)
+# An extraction target trained here at a dose of post-training (alignlab.extraction.dose).
+# ``sft@0`` is the model before any post-training: the dose-response's control, searched like the doses.
+DOSE_TARGET = re.compile(r"^(?P<arm>sft|sft_full)@(?P<epochs>0|[1-9][0-9]*)$")
+DOSE_SET = "dose_set"  # the post-training set of the doses: dose_set_size samples of the alignment set
 RATE = dict(low=0, open_low=True)
 
 
@@ -63,7 +68,7 @@ SECTIONS = {
     "rho_sweep": ("rhos", "rho_sweep_ratio"),
     "extraction": ("embedding_model", "extraction_targets", "prefixes", "n_samples", "n_samples_secondary",
                    "main_targets", "sample_batch_size", "sample_max_new_tokens", "thresholds", "threshold",
-                   "calibration_source", "n_calibration", "distill_epochs", "n_distill", "ivf_from",
+                   "calibration_source", "n_calibration", "distill_epochs", "n_distill", "dose_set_size", "ivf_from",
                    "string_exact_max", "string_top_k", "string_exact_sample"),
 }
 SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
@@ -151,6 +156,8 @@ class Profile:
                                            doc="alpha of the user's new LoRA; None: lora_alpha")
     hub_mirror: str | None = _f(default=None, doc="folder of local stand-ins <mirror>/<hub id> (relative: to the "
                                                   "repository root); scripts/make_dryrun_assets.py writes one")
+    dose_set_size: int | None = _f(default=None, **POSITIVE, doc="samples of the alignment set the doses targeted "
+                                   "at 'dose_set' are post-trained on (spread evenly over it); None: no such doses")
     ivf_from: int = _f(default=200_000, **POSITIVE, doc="post-training sets at least this large get an IVF index")
     string_exact_max: int = _f(default=50_000, **POSITIVE,
                                doc="post-training sets up to this size get the string baselines' whole-set best "
@@ -202,6 +209,21 @@ class Profile:
                     raise ConfigError(f"{where} is out of range: must be <= {high}")
         if not self.seeds:
             raise ConfigError(f"{self.source}: seeds is empty: list at least one seed")
+        for target in self.extraction_targets:
+            if "@" in target and not DOSE_TARGET.match(target):
+                raise ConfigError(f"{self.source}: extraction_targets[{target!r}] is not a dose: name one "
+                                  "sft@<epochs> (answer-only loss) or sft_full@<epochs> (loss on every token)")
+            if DOSE_TARGET.match(target) and self.extraction_targets[target] not in ("alignment", DOSE_SET):
+                raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = "
+                                  f"{self.extraction_targets[target]!r}: a dose is post-trained on the alignment set "
+                                  f"or on {DOSE_SET!r} (dose_set_size samples of it), and searched against that set: "
+                                  f"map it to 'alignment' or {DOSE_SET!r}")
+            if self.extraction_targets[target] == DOSE_SET and not DOSE_TARGET.match(target):
+                raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = {DOSE_SET!r}: only a dose "
+                                  "(sft@<epochs>, sft_full@<epochs>) is post-trained on the dose set")
+        if DOSE_SET in self.extraction_targets.values() and self.dose_set_size is None:
+            raise ConfigError(f"{self.source}: extraction_targets map doses to {DOSE_SET!r} but dose_set_size is not "
+                              "set: give the number of alignment samples the doses are post-trained on")
         if (self.replicate_seeds or self.baselines) and self.replicate_ratio not in self.harmful_ratios:
             raise ConfigError(f"{self.source}: replicate_ratio={self.replicate_ratio!r} must be one of harmful_ratios "
                               f"{self.harmful_ratios} when replicate_seeds or baselines are set: add it to harmful_ratios")
@@ -210,11 +232,23 @@ class Profile:
     def user_lora_alpha(self) -> float:
         return self.lora_alpha if self.finetune_lora_alpha is None else self.finetune_lora_alpha
 
+    def dose_targets(self) -> tuple[str, ...]:
+        """The extraction targets that are doses of the memorisation dose-response (``sft@<epochs>``,
+        ``sft_full@<epochs>``: alignlab.extraction.dose)."""
+        return tuple(t for t in self.extraction_targets if DOSE_TARGET.match(t))
+
+    def extraction_arms(self) -> list[tuple[str, str]]:
+        """(target, prefix) of every sampling arm: each target with every prefix, except the doses,
+        which are compared with their control on the first prefix only."""
+        doses = self.dose_targets()
+        return [(t, prefix) for t in self.extraction_targets for prefix in self.prefixes
+                if t not in doses or prefix == self.prefixes[0]]
+
     def samples_per_arm(self, target: str, prefix: str) -> int:
         """Generations per extraction arm: ``n_samples`` for the main comparison (the first prefix,
-        the targets in ``main_targets``: the trained model and its never-trained base control), and
-        ``n_samples_secondary`` for the secondary arms (other prefixes, other targets)."""
-        main = prefix == self.prefixes[0] and target in self.main_targets
+        the targets in ``main_targets``, the trained model and its never-trained base control, and
+        the doses), and ``n_samples_secondary`` for the secondary arms (other prefixes, other targets)."""
+        main = prefix == self.prefixes[0] and (target in self.main_targets or target in self.dose_targets())
         return self.n_samples if main or self.n_samples_secondary is None else self.n_samples_secondary
 
     def summary(self) -> str:

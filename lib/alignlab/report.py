@@ -37,6 +37,13 @@ def write_readme_block(name: str, body: str, readme: Path | None = None) -> None
     readme.write_text(block.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text, count=1))
 
 
+def read_readme_block(name: str, readme: Path | None = None) -> str | None:
+    """What README.md holds between the markers of block ``name`` (None without the markers)."""
+    text = (readme or paths.ROOT / "README.md").read_text()
+    found = re.search(rf"<!-- {re.escape(name)}:begin[^>]*-->\n(.*?)<!-- {re.escape(name)}:end -->", text, re.S)
+    return found.group(1) if found else None
+
+
 def savefig(fig, name: str, profile) -> list[Path]:
     """Save a figure as PNG and PDF, titled with the profile that made it (and its ``figure_note``)."""
     p = load_profile(profile)

@@ -36,6 +36,7 @@ FAMILIES = {
     "attack: grid": ("attack", None, "02_attack"),
     "evaluate: generation": ("evaluate", "harmful and task", "03_evaluate"),
     "align: rho sweep": ("align", "vaccine", "04_drift"),
+    "align: dose": ("align", ("sft", "sft_full_sequence"), "05_sample"),  # the extraction doses, trained by 05
     "attack: rho sweep": ("attack", None, "04_drift"),
     "sample:": ("samples", None, "05_sample"),
     "faiss:": ("index", None, "06_match"),
@@ -81,9 +82,13 @@ def measurements(profile: str) -> pd.DataFrame:
 
 
 def _items(stage: str, folder) -> int | None:
-    """Generations in a sampling arm: arms of one profile differ in size, so they are timed per generation."""
+    """What a stage's time is divided by where runs of one family differ in size: the generations of
+    a sampling arm, the optimizer steps of an alignment (the extraction doses train for more epochs)."""
     store = folder / "generations.jsonl"
-    return sum(1 for line in store.open() if line.strip()) if stage == "samples" and store.exists() else None
+    if stage == "samples" and store.exists():
+        return sum(1 for line in store.open() if line.strip())
+    losses = (read_json(folder / "done.json") or {}).get("losses") if stage == "align" else None
+    return losses[-1]["step"] if losses else None
 
 
 def _family(stage: str) -> tuple[str, str | None, str] | None:
@@ -98,14 +103,21 @@ def cold_cost(profile: str) -> pd.DataFrame:
     measured = measurements(profile)
     measured = measured.loc[measured["clean"].astype(bool)]
     p = load_profile(profile)
-    runs_by_family = plan(profile)["runs"]
+    planned = plan(profile)
+    runs_by_family = planned["runs"]
     families = [(family, _family(family), runs) for family, runs in runs_by_family.items()]
     families = [(family, spec, runs) for family, spec, runs in families if spec is not None and runs]
     arms = sum(runs for family, spec, runs in families if spec[0] == "samples")
     rows = []
     for family, (stage, variant, notebook), runs in families + [("match: search and strings", MATCH, arms)]:
-        times = measured[(measured["stage"] == stage) & ((measured["variant"] == variant) if variant else True)]
-        seconds = times["seconds"] if stage != "samples" else times["seconds"] / times["items"] * _arm_size(p, family)
+        chosen = measured["variant"].isin(variant) if isinstance(variant, tuple) else measured["variant"] == variant
+        times = measured[(measured["stage"] == stage) & (chosen if variant else True)]
+        if stage == "samples":
+            seconds = times["seconds"] / times["items"] * _arm_size(p, family)
+        elif stage == "align":  # per step, times the steps of one of the family's runs
+            seconds = times["seconds"] / times["items"] * planned.loc[family, "optimizer_steps"] / runs
+        else:
+            seconds = times["seconds"]
         median = statistics.median(seconds) / 60 if len(times) else float("nan")
         split = [("01_align", 1), ("02_attack", runs - 1)] if family in FIRST_RUN_ONLY else [(notebook, runs)]
         rows += [{"notebook": nb, "stage": family, "runs": n, "measured": len(times), "median_minutes": median,

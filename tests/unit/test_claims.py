@@ -78,7 +78,7 @@ def test_claims_json_is_strict_json_with_an_unbounded_interval_as_null(results, 
     from alignlab import paths
 
     monkeypatch.setattr(paths, "RESULTS", tmp_path)
-    monkeypatch.setattr(claims, "ledger", lambda profile: claims.drift_claim(profile))
+    monkeypatch.setattr(claims, "ledger", lambda profile, previous=(): claims.drift_claim(profile))
     results["04_drift"] = _final({0: 8.0})  # one seed: no interval over runs
     claims.write("smoke")
 

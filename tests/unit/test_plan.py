@@ -226,3 +226,9 @@ def test_cli_exits_1_on_a_failed_preflight():
                           capture_output=True, text=True, timeout=60, cwd=paths.ROOT)
     assert done.returncode == 1
     assert "preflight: FAILED" in done.stdout
+
+
+def test_preflight_refuses_a_dose_set_larger_than_the_alignment_set():
+    cpu = load_profile("cpu")
+    with pytest.raises(ConfigError, match="dose_set_size = 999.*lower dose_set_size"):
+        plan.preflight(dataclasses.replace(cpu, dose_set_size=999), free_disk_gb=1e6)

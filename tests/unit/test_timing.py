@@ -8,6 +8,7 @@ import os
 import pytest
 
 from alignlab import cache, paths, timing
+from alignlab.plan import plan
 from alignlab.profile import load_profile
 from test_cache import run_fake_pipeline
 
@@ -64,11 +65,14 @@ def _timing(stage, key, seconds, *, resumed=False, load=1.0, cpu=0.0, done=None,
 def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
     monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    planned = plan("smoke")
+    steps = int(planned.loc["align: sft", "optimizer_steps"] / planned.loc["align: sft", "runs"])
+    done = {"method": "sft", "losses": [{"step": steps, "loss": 1.0}]}  # alignments are timed per optimizer step
     for key, seconds in (("a", 60), ("b", 120), ("c", 600)):
-        _timing("align", key, seconds, done={"method": "sft"})
-    _timing("align", "resumed", 6, resumed=True, done={"method": "sft"})  # not clean: times a remainder
-    _timing("align", "busy", 6000, load=4.0, cpu=600, done={"method": "sft"})  # not clean: another job had the cores
-    _timing("align", "served", 120, load=4.0, cpu=230, done={"method": "sft"})  # clean: it had the cores all along
+        _timing("align", key, seconds, done=done)
+    _timing("align", "resumed", 6, resumed=True, done=done)  # not clean: times a remainder
+    _timing("align", "busy", 6000, load=4.0, cpu=600, done=done)  # not clean: another job had the cores
+    _timing("align", "served", 120, load=4.0, cpu=230, done=done)  # clean: it had the cores all along
     _timing("evaluate", "full", 30, answers={"task": [{"x": 1}]})
     _timing("evaluate", "harmful", 3, answers={"task": []})
     table = timing.cold_cost("smoke")
@@ -80,6 +84,9 @@ def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypat
     assert evaluations["evaluate: generation"] == pytest.approx(0.5)
     assert evaluations["distill: evaluation"] == pytest.approx(0.05)
     assert math.isnan(evaluations["attack: grid"])  # never measured
+    dose = table[table["stage"] == "align: dose sft_full@2"].iloc[0]  # smoke: 2 epochs where SFT runs 1
+    dose_steps = planned.loc["align: dose sft_full@2", "optimizer_steps"]
+    assert dose["notebook"] == "05_sample" and dose["median_minutes"] == pytest.approx(2.0 * dose_steps / steps)
     for key, (seconds, n) in {"long": (40, 4), "short": (20, 2)}.items():  # 10 s a generation, whatever the arm's size
         _timing("samples", key, seconds)
         (paths.CACHE / "smoke/samples" / key / "generations.jsonl").write_text("{}\n" * n)

@@ -16,7 +16,8 @@ from alignlab import evaluation
 from alignlab.alignment import TRAINING, align_settings, model_path
 from alignlab.cache import read_json, stage_dir, timed, timed_stage, write_json
 from alignlab.scoring import score, summary
-from alignlab.profile import Run
+from alignlab.profile import DOSE_SET, Run
+from alignlab.stats import wilson
 
 METRICS = ("embedding", "levenshtein", "indel")
 STRING_METRICS = METRICS[1:]
@@ -46,9 +47,12 @@ def post_training_set(run: Run, target: str) -> str:
 
 def extraction_model(run: Run, target: str) -> str:
     """"sft" is notebook 01's SFT model, "base" the model before alignment (the negative control:
-    never trained on the set); any other target is a hub id or a path (paper profile: OLMo 2
-    Instruct, searched against the Tulu 3 SFT mixture)."""
-    return model_path(run, target)
+    never trained on the set), ``sft@<epochs>`` and ``sft_full@<epochs>`` the doses of the
+    memorisation dose-response (:mod:`alignlab.extraction.dose`); any other target is a hub id or a
+    path (paper profile: OLMo 2 Instruct, searched against the Tulu 3 SFT mixture)."""
+    from alignlab.extraction.dose import dose_model, is_dose
+
+    return dose_model(run, target) if is_dose(target) else model_path(run, target)
 
 
 def post_training_texts(run: Run, target: str) -> list[str]:
@@ -58,6 +62,10 @@ def post_training_texts(run: Run, target: str) -> list[str]:
     from alignlab.models import HUB_MIRROR_ENV
 
     name = post_training_set(run, target)
+    if name == DOSE_SET:
+        from alignlab.extraction.dose import dose_records
+
+        return [sample_text(r["prompt"], r["response"]) for r in dose_records(run)]
     if name != "alignment":
         return list(_dataset_texts(name, os.environ.get(HUB_MIRROR_ENV)))
     return [sample_text(r["prompt"], r["response"]) for r in run.splits.alignment_set]
@@ -116,10 +124,24 @@ def samples(run: Run, target: str, prefix: str) -> list[dict]:
                       batch_size=p.sample_batch_size, max_new_tokens=p.sample_max_new_tokens, seed=p.seed)
 
 
+def cut_off(run: Run, target: str, prefix: str) -> dict:
+    """How many of an arm's generations stopped at ``sample_max_new_tokens`` before their answer
+    ended: a finished generation ends with a special token (its end of turn), a cut one with text."""
+    from alignlab.models import load_tokenizer
+
+    tokenizer = load_tokenizer(extraction_model(run, target))
+    ends = tuple(t for t in tokenizer.all_special_tokens if t)
+    records = samples(run, target, prefix)
+    cut = sum(not r["text"].rstrip().endswith(ends) for r in records)
+    low, high = wilson(cut, len(records))
+    return {"target": target, "prefix": prefix, "n": len(records), "cut_off": cut,
+            "cut_off_pct": 100.0 * cut / len(records), "cut_off_ci": [100.0 * low, 100.0 * high]}
+
+
 def sample_stages(run: Run) -> list[list[dict]]:
     """:func:`samples` for every target and prefix (``alignlab.train``; under ``accelerate launch``
     each process samples a share of the batches)."""
-    return [samples(run, t, prefix) for t in run.profile.extraction_targets for prefix in run.profile.prefixes]
+    return [samples(run, t, prefix) for t, prefix in run.profile.extraction_arms()]
 
 
 def nearest_ids(ids) -> list[int]:
@@ -201,9 +223,9 @@ def string_bound_check(scores: pd.DataFrame, threshold: float) -> dict | None:
 
 
 def matches(run: Run, targets=None) -> pd.DataFrame:
-    """:func:`match` for every target (default: all of ``extraction_targets``) and prefix."""
-    targets = list(run.profile.extraction_targets) if targets is None else targets
-    return pd.DataFrame([m for t in targets for prefix in run.profile.prefixes for m in match(run, t, prefix)])
+    """:func:`match` for every arm (``Profile.extraction_arms``), or every arm of ``targets``."""
+    arms = [(t, prefix) for t, prefix in run.profile.extraction_arms() if targets is None or t in targets]
+    return pd.DataFrame([m for t, prefix in arms for m in match(run, t, prefix)])
 
 
 def rates(scores: pd.DataFrame, thresholds) -> pd.DataFrame:
@@ -249,6 +271,14 @@ def ratio_interval(scores: pd.DataFrame, threshold: float, string_metric: str = 
             "ci_high": float(np.percentile(boot, 97.5)), "note": "" if txt.sum() else "no string match: ratio >= bound"}
 
 
+def rate_difference(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
+    """k1/n1 - k2/n2 with Newcombe's 95% hybrid score interval (his method 10: each rate's Wilson
+    interval, combined), which keeps its coverage where a rate is 0, as a control's often is."""
+    p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1), wilson(k2, n2)
+    return p1 - p2, p1 - p2 - float(np.hypot(p1 - l1, u2 - p2)), p1 - p2 + float(np.hypot(u1 - p1, p2 - l2))
+
+
 def rate_test(scores: pd.DataFrame, target: str, control: str, prefix: str, threshold: float) -> dict:
     """Extraction rate (% at ``threshold``) of ``target`` against ``control``, same prefix: Fisher's
     exact test, each rate's Wilson interval, and the mean best-score difference with a bootstrap
@@ -263,6 +293,7 @@ def rate_test(scores: pd.DataFrame, target: str, control: str, prefix: str, thre
 
     a, b = arm(target), arm(control)
     ka, kb = int((a >= threshold).sum()), int((b >= threshold).sum())
+    gap, gap_low, gap_high = rate_difference(ka, len(a), kb, len(b))
     ci = {name: stats.binomtest(k, len(x)).proportion_ci(method="wilson") for name, k, x in (("a", ka, a), ("b", kb, b))}
     _, p_value = stats.fisher_exact([[ka, len(a) - ka], [kb, len(b) - kb]], alternative="greater")
     diff = stats.bootstrap((a, b), lambda x, y: np.mean(x) - np.mean(y), vectorized=False, n_resamples=2000,
@@ -272,8 +303,32 @@ def rate_test(scores: pd.DataFrame, target: str, control: str, prefix: str, thre
             "rate_control": 100.0 * kb / len(b),
             "rate_target_ci": [100.0 * ci["a"].low, 100.0 * ci["a"].high],
             "rate_control_ci": [100.0 * ci["b"].low, 100.0 * ci["b"].high], "fisher_p": float(p_value),
+            "rate_diff": 100.0 * gap, "rate_diff_ci": [100.0 * gap_low, 100.0 * gap_high],
             "mean_score_target": float(a.mean()), "mean_score_control": float(b.mean()),
             "mean_score_diff": float(a.mean() - b.mean()), "mean_score_diff_ci": [float(diff.low), float(diff.high)]}
+
+
+def dose_response(run: Run, scores: pd.DataFrame, thresholds) -> list[dict]:
+    """The memorisation dose-response: each dose of post-training against its control on the first
+    prefix, at each threshold (:func:`rate_test`). The control is ``sft@0`` (the model before
+    post-training, searched against the doses' set) where the profile names it, else the main
+    control (``main_targets[-1]``). Rows by loss, then epochs."""
+    from alignlab.extraction.dose import parse_dose
+
+    p = run.profile
+    doses = {t: parse_dose(t) for t in p.dose_targets() if parse_dose(t)[0] > 0}
+    control = next((t for t in p.dose_targets() if parse_dose(t)[0] == 0), p.main_targets[-1])
+    ordered = sorted(doses.items(), key=lambda item: (item[1][1] != "completion", item[1][0]))
+    return [{"epochs": epochs, "loss": loss, "post_training_set": p.extraction_targets[target],
+             **rate_test(scores, target, control, p.prefixes[0], t)}
+            for target, (epochs, loss) in ordered for t in thresholds]
+
+
+def memorising_arm(doses: pd.DataFrame, threshold: float) -> str | None:
+    """The dose whose extraction rate exceeds the control's most at ``threshold``, if the
+    difference's interval lies above 0 (:func:`dose_response`'s rows); None where no dose memorises."""
+    at = doses[(doses["threshold"] == threshold) & (doses["rate_diff_ci"].str[0] > 0)]
+    return None if at.empty else str(at.loc[at["rate_diff"].idxmax(), "target"])
 
 
 def paired_targets(scores: pd.DataFrame, first: str, second: str, prefix: str) -> dict:
