@@ -387,6 +387,11 @@ def judge_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
 def sampling_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     rows = []
     for target, prefix in p.extraction_arms():
+        # sft@0 is the base model, and extraction.stages.samples keys an arm by model and prefix: base's arm serves it
+        untrained = DOSE_TARGET.match(target) and int(DOSE_TARGET.match(target)["epochs"]) == 0
+        if untrained and "base" in p.extraction_targets and \
+                p.samples_per_arm("base", prefix) >= p.samples_per_arm(target, prefix):
+            continue
         n = p.samples_per_arm(target, prefix)
         generated = math.ceil(n / p.sample_batch_size) * p.sample_batch_size  # always full batches
         decode = generated * p.sample_max_new_tokens * CONTINUATION
