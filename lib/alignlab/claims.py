@@ -35,7 +35,10 @@ RULES = (
     "detects with 80% power, mde). FA: **reproduced** when the interval of Vaccine - SFT lies above -5 points. "
     "Single-run comparisons (other ratios, the baselines) are **descriptive**: a prompt-level interval tells two "
     "models apart, not two methods (the SFT-vs-SFT negative control shows how far two runs of one method differ). "
-    "**not run**: the stage has no results yet. Drift and extraction rows use the test their row names."
+    "**not run**: the stage has no results yet. Drift and extraction rows use the test their row names. Extraction "
+    "has its own manipulation check: at the top dose of post-training some arm's extraction rate must exceed the "
+    "never-trained control's, the difference's 95% interval above 0 at the calibrated threshold; otherwise the "
+    "embedding / string ratio reads **not testable**."
 )
 
 
