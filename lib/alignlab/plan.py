@@ -388,7 +388,7 @@ def sampling_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     rows = []
     for target, prefix in p.extraction_arms():
         # sft@0 is the base model, and extraction.stages.samples keys an arm by model and prefix: base's arm serves it
-        untrained = DOSE_TARGET.match(target) and int(DOSE_TARGET.match(target)["epochs"]) == 0
+        untrained = (dose := DOSE_TARGET.match(target)) and int(dose["epochs"]) == 0
         if untrained and "base" in p.extraction_targets and \
                 p.samples_per_arm("base", prefix) >= p.samples_per_arm(target, prefix):
             continue

@@ -210,15 +210,16 @@ class Profile:
         if not self.seeds:
             raise ConfigError(f"{self.source}: seeds is empty: list at least one seed")
         for target in self.extraction_targets:
-            if "@" in target and not DOSE_TARGET.match(target):
+            is_dose = bool(DOSE_TARGET.match(target))
+            if "@" in target and not is_dose:
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] is not a dose: name one "
                                   "sft@<epochs> (answer-only loss) or sft_full@<epochs> (loss on every token)")
-            if DOSE_TARGET.match(target) and self.extraction_targets[target] not in ("alignment", DOSE_SET):
+            if is_dose and self.extraction_targets[target] not in ("alignment", DOSE_SET):
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = "
                                   f"{self.extraction_targets[target]!r}: a dose is post-trained on the alignment set "
                                   f"or on {DOSE_SET!r} (dose_set_size samples of it), and searched against that set: "
                                   f"map it to 'alignment' or {DOSE_SET!r}")
-            if self.extraction_targets[target] == DOSE_SET and not DOSE_TARGET.match(target):
+            if self.extraction_targets[target] == DOSE_SET and not is_dose:
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = {DOSE_SET!r}: only a dose "
                                   "(sft@<epochs>, sft_full@<epochs>) is post-trained on the dose set")
         if DOSE_SET in self.extraction_targets.values() and self.dose_set_size is None:

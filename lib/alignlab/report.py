@@ -25,23 +25,27 @@ def figure_dir(profile) -> Path:
     return folder
 
 
+def _readme_block(name: str) -> re.Pattern:
+    """README's block ``name``: its begin marker, its body, its end marker (groups 1-3)."""
+    return re.compile(rf"(<!-- {re.escape(name)}:begin[^>]*-->\n)(.*?)(<!-- {re.escape(name)}:end -->)", re.S)
+
+
 def write_readme_block(name: str, body: str, readme: Path | None = None) -> None:
     """Replace what README.md holds between ``<!-- NAME:begin ... -->`` and ``<!-- NAME:end -->``
     with ``body``: README's numbers are written by the code that measured them, never typed."""
     readme = readme or paths.ROOT / "README.md"
     text = readme.read_text()
-    block = re.compile(rf"(<!-- {re.escape(name)}:begin[^>]*-->\n).*?(<!-- {re.escape(name)}:end -->)", re.S)
+    block = _readme_block(name)
     if not block.search(text):
         raise ValueError(f"{readme} has no '<!-- {name}:begin -->' ... '<!-- {name}:end -->' markers: add them "
                          "where the block belongs")
-    readme.write_text(block.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text, count=1))
+    readme.write_text(block.sub(lambda m: f"{m.group(1)}{body}\n{m.group(3)}", text, count=1))
 
 
 def read_readme_block(name: str, readme: Path | None = None) -> str | None:
     """What README.md holds between the markers of block ``name`` (None without the markers)."""
-    text = (readme or paths.ROOT / "README.md").read_text()
-    found = re.search(rf"<!-- {re.escape(name)}:begin[^>]*-->\n(.*?)<!-- {re.escape(name)}:end -->", text, re.S)
-    return found.group(1) if found else None
+    found = _readme_block(name).search((readme or paths.ROOT / "README.md").read_text())
+    return found.group(2) if found else None
 
 
 def savefig(fig, name: str, profile) -> list[Path]:

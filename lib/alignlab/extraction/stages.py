@@ -316,9 +316,10 @@ def dose_response(run: Run, scores: pd.DataFrame, thresholds) -> list[dict]:
     from alignlab.extraction.dose import parse_dose
 
     p = run.profile
-    doses = {t: parse_dose(t) for t in p.dose_targets() if parse_dose(t)[0] > 0}
-    control = next((t for t in p.dose_targets() if parse_dose(t)[0] == 0), p.main_targets[-1])
-    ordered = sorted(doses.items(), key=lambda item: (item[1][1] != "completion", item[1][0]))
+    parsed = {t: parse_dose(t) for t in p.dose_targets()}
+    control = next((t for t, (epochs, _) in parsed.items() if epochs == 0), p.main_targets[-1])
+    ordered = sorted(((t, dose) for t, dose in parsed.items() if dose[0] > 0),
+                     key=lambda item: (item[1][1] != "completion", item[1][0]))
     return [{"epochs": epochs, "loss": loss, "post_training_set": p.extraction_targets[target],
              **rate_test(scores, target, control, p.prefixes[0], t)}
             for target, (epochs, loss) in ordered for t in thresholds]
