@@ -88,9 +88,9 @@ dryrun:
 	$(MAKE) reproduce PROFILE=paper-dryrun
 
 # The paper profile's GPU path in minutes on one GPU, offline (7B-shaped random models, the dry
-# run's stand-ins): exits 2 at once where torch sees no CUDA device.
+# run's stand-ins): writes its table to docs/gpu_check.md; exits 2 at once where torch sees no CUDA device.
 gpu-check: setup $(HUB_MIRROR)/MANIFEST.json
-	ALIGNLAB_HUB_MIRROR=$(HUB_MIRROR) $(BIN)/python scripts/gpu_check.py
+	ALIGNLAB_HUB_MIRROR=$(HUB_MIRROR) $(BIN)/python scripts/gpu_check.py --out docs/gpu_check.md
 
 bench: setup
 	$(BIN)/python scripts/bench_generation_dtype.py --out docs/generation_dtype.json

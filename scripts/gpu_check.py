@@ -14,7 +14,7 @@ table beside what alignlab.plan assumes:
 5. beaver-dam's batched scores against one text at a time, on the dry run's stand-in;
 6. the paper-dryrun stages (`alignlab.train ... align attack evaluate sample`) on this device.
 
-    python scripts/gpu_check.py [--shape 7b|tiny] [--allow-cpu] [--skip-stages]
+    python scripts/gpu_check.py [--shape 7b|tiny] [--allow-cpu] [--skip-stages] [--out docs/gpu_check.md]
 
 `--allow-cpu --shape tiny` runs every part on the CPU at toy sizes (tests/integration does).
 """
@@ -62,15 +62,26 @@ def peak_memory_gb(device) -> float | None:
     return torch.cuda.max_memory_allocated() / 1e9 if device == "cuda" else None
 
 
+def tokenizer():
+    """The paper model's tokenizer, from its stand-in in the hub mirror (make gpu-check builds it),
+    else SmolLM2's (make setup installs it). The trainers only need a tokenizer to exist: the token
+    ids they train on are random, and a copy of SmolLM2 can be too large to take to a GPU machine."""
+    from transformers import AutoTokenizer
+
+    from alignlab.models import hub_source, smollm2_dir
+
+    source = hub_source("meta-llama/Llama-2-7b-hf")
+    return AutoTokenizer.from_pretrained(source if Path(source).is_dir() else smollm2_dir())
+
+
 def training(shape: dict, device: str) -> list[tuple]:
     import datasets
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
     from trl import SFTConfig
 
     from alignlab import plan
-    from alignlab.models import smollm2_dir
     from alignlab.profile import load_profile
     from alignlab.training import PlainLossSFTTrainer
     from alignlab.vaccine.trainer import VaccineConfig, VaccineTrainer, perturbation_arrival
@@ -83,7 +94,7 @@ def training(shape: dict, device: str) -> list[tuple]:
                                              task_type="CAUSAL_LM")).train()
     common = dict(output_dir=tempfile.mkdtemp(), report_to=[], use_cpu=device == "cpu", bf16=True,
                   gradient_checkpointing=False, per_device_train_batch_size=shape["batch"])
-    kw = dict(model=model, processing_class=AutoTokenizer.from_pretrained(smollm2_dir()),
+    kw = dict(model=model, processing_class=tokenizer(),
               train_dataset=datasets.Dataset.from_list([{"input_ids": [1, 2]}]))
     trainers = {"SFT": PlainLossSFTTrainer(args=SFTConfig(**common), **kw),
                 "Vaccine": VaccineTrainer(args=VaccineConfig(rho=paper.rho, **common), **kw)}
@@ -183,8 +194,9 @@ def beaver_dam(device: str) -> tuple:
 
 
 def dryrun_stages(device: str) -> tuple:
+    # lib ahead of any PYTHONPATH already set (packages installed outside the environment, say)
     env = {**os.environ, "ALIGNLAB_CACHE": tempfile.mkdtemp(prefix="gpu-check-cache-"),
-           "PYTHONPATH": str(ROOT / "lib")}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "lib"), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "alignlab.train", "--profile", "paper-dryrun", "align", "attack",
                            "evaluate", "sample"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -200,6 +212,7 @@ def main():
     parser.add_argument("--shape", choices=sorted(SHAPES), default="7b")
     parser.add_argument("--allow-cpu", action="store_true", help="run on the CPU when there is no GPU (tests)")
     parser.add_argument("--skip-stages", action="store_true", help="leave out the paper-dryrun stages (part 6)")
+    parser.add_argument("--out", type=Path, help="also write the table to this markdown file")
     args = parser.parse_args()
     import torch
 
@@ -212,10 +225,13 @@ def main():
     rows = training(shape, device) + [encoder(shape, device), beaver_dam(device)]
     if not args.skip_stages:
         rows.append(dryrun_stages(device))
-    print(f"| check ({where}, torch {torch.__version__}, shape {args.shape}) | measured | plan / expectation |")
-    print("|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    table = [f"| check ({where}, torch {torch.__version__}, shape {args.shape}) | measured | plan / expectation |",
+             "|---|---|---|",  # a "|" inside a cell (||eps||) is escaped, or markdown splits the cell there
+             *("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows)]
+    print("\n".join(table))
+    if args.out:
+        heading = f"# GPU check on {where}, torch {torch.__version__}: written by `make gpu-check`, do not edit"
+        args.out.write_text("\n".join([heading, "", *table]) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
