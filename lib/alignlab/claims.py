@@ -388,6 +388,22 @@ def extraction_claims(profile: str) -> list[dict]:
             "estimate": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"],
             "embedding_matches": r["embedding_matches"], "threshold": float(t),
         })
+    prefix = match.get("header_vs_bare")
+    if prefix:
+        result = ("not testable: no dose of post-training memorises" if check is not None and not check["passes"]
+                  else "reproduced" if prefix["mean_diff"] > 0 and prefix["p_value"] < 0.05
+                  else "not reproduced" if prefix["mean_diff"] < 0 and prefix["p_value"] < 0.05 else "inconclusive")
+        target = prefix["first"].split("|")[0]
+        out.append({"claim": "The user header draws generations closer to the post-training set than the bare "
+                             "start-of-turn token (mean best embedding score)",
+                    "paper": "0.892 vs 0.857 (bge-m3)",
+                    "ours": f"{target}: user header - bare start {prefix['mean_diff']:+.3f} "
+                            f"[{prefix['mean_diff_ci'][0]:.3f}, {prefix['mean_diff_ci'][1]:.3f}], "
+                            f"Wilcoxon p={prefix['p_value']:.3g}, {prefix['n']} generations per prefix, paired by "
+                            "sample id (MiniLM scores: compare the order, not the values)",
+                    "verdict": result, "test": prefix["test"], "estimate": prefix["mean_diff"],
+                    "ci_low": prefix["mean_diff_ci"][0], "ci_high": prefix["mean_diff_ci"][1],
+                    "p_value": prefix["p_value"], "n": prefix["n"]})
     try:
         distill = load_results("07_distill", profile)
     except FileNotFoundError:
@@ -406,43 +422,65 @@ def extraction_claims(profile: str) -> list[dict]:
                     "verdict": result, "test": "paired bootstrap over held-out harmful prompts",
                     "estimate": c["estimate"], "ci_low": c["ci_low"], "ci_high": c["ci_high"], "p_value": c["p_value"],
                     "mde": c["mde"], "n": c["n_items"]})
+    e = distill.get("equivalence")
+    if e:
+        outside = e["ci_low"] > e["margin"] or e["ci_high"] < -e["margin"]
+        out.append({"claim": f"Distilling on extracted generations teaches the aligned behaviour as well as distilling "
+                             f"on as many original samples (HS within +-{e['margin']:g} points)",
+                    "paper": "much of the post-trained model's ability recovered",
+                    "ours": f"HS difference (extracted - original) {e['estimate']:.2f} pts, 90% interval "
+                            f"[{e['ci_low']:.2f}, {e['ci_high']:.2f}] against +-{e['margin']:g}; mde {e['mde']:.1f} pts, "
+                            f"{e['n_items']} prompts, {e['discordant']} discordant",
+                    "verdict": "reproduced" if e["equivalent"] else "not reproduced" if outside else "inconclusive",
+                    "test": "two one-sided tests: 90% paired cluster-bootstrap interval over held-out harmful prompts "
+                            "inside the margin", "estimate": e["estimate"], "ci_low": e["ci_low"],
+                    "ci_high": e["ci_high"], "margin": e["margin"], "mde": e["mde"], "n": e["n_items"]})
     return out
 
 
 def memorisation_check(match: dict) -> dict | None:
     """The extraction study's manipulation check (None where the profile has no doses): at the top
-    dose of post-training, some arm's extraction rate exceeds the never-trained control's, with the
-    difference's 95% interval above 0 at the calibrated threshold. Every row of the dose-response
-    is listed, at the calibrated threshold and at 0.95."""
+    dose of post-training, the most memorising loss's extraction rate exceeds the never-trained
+    control's, the difference's 95% interval above 0 at the calibrated threshold, in every training
+    run of that dose (its ``_seed<k>`` replicates). Every row of the dose-response is listed, at the
+    calibrated threshold and at 0.95."""
+    from alignlab.extraction.stages import replicate_runs
+
     rows = match.get("dose_response") or []
     if not rows:
         return None
     calibrated = round(match["calibration"]["threshold"], 4)  # as notebook 06 rounds it
-    top = max(r["epochs"] for r in rows)
-    at_top = [r for r in rows if r["epochs"] == top and r["threshold"] == calibrated]
-    passing = [r for r in at_top if r["rate_diff_ci"][0] > 0]
+    runs = replicate_runs(rows, calibrated)
+    passing = [r for r in runs if r["rate_diff_ci"][0] > 0]
 
     def dose(r):
         return (f"{r['target']} ({r['epochs']} ep, loss on {r['loss'].replace('_', ' ')}) {r['rate_target']:.1f}% "
                 f"[{r['rate_target_ci'][0]:.1f}, {r['rate_target_ci'][1]:.1f}]")
 
+    def gap(r):
+        return (f"{r['target']} {r['rate_diff']:.1f} pts [{r['rate_diff_ci'][0]:.1f}, {r['rate_diff_ci'][1]:.1f}], "
+                f"Fisher p={r['fisher_p']:.3g}")
+
     lines = [f"cosine >= {t:g}: " + "; ".join(dose(r) for r in rows if r["threshold"] == t)
              + f"; control {rows[0]['control']} {next(r['rate_control'] for r in rows if r['threshold'] == t):.1f}%"
              for t in dict.fromkeys(r["threshold"] for r in rows)]
-    best = max(at_top, key=lambda r: r["rate_diff"])
+    best = min(runs, key=lambda r: r["rate_diff_ci"][0])  # the weakest run: every run must pass
     return {"claim": f"Manipulation check: post-training makes the target regurgitate its set (at the top dose, "
-                     f"{top} epochs, an extraction rate above the never-trained control's, the difference's "
-                     f"interval above 0 at the calibrated threshold {calibrated:g})",
+                     f"{runs[0]['epochs']} epochs, an extraction rate above the never-trained control's, the "
+                     f"difference's interval above 0 at the calibrated threshold {calibrated:g}, in every "
+                     "training run)",
             "paper": "OLMo 2 regurgitates Tulu 3 samples (semantic matches)",
-            "ours": " | ".join(lines) + (f" | top dose {best['target']} - control: {best['rate_diff']:.1f} pts "
-                                          f"[{best['rate_diff_ci'][0]:.1f}, {best['rate_diff_ci'][1]:.1f}], "
-                                          f"Fisher p={best['fisher_p']:.3g}, n={best['n_target']}/{best['n_control']}"),
-            "verdict": "passes" if passing else "fails", "passes": bool(passing), "kind": "manipulation check",
-            "test": "Newcombe's hybrid score interval of the rate difference (95%); Fisher's exact test (one-sided)",
+            "ours": " | ".join(lines) + f" | top dose - control, {len(passing)} of {len(runs)} training run(s) "
+                    "above 0: " + "; ".join(gap(r) for r in runs) + f"; n={best['n_target']}/{best['n_control']} per run",
+            "verdict": "passes" if len(passing) == len(runs) else "fails", "passes": len(passing) == len(runs),
+            "kind": "manipulation check",
+            "test": "Newcombe's hybrid score interval of the rate difference (95%) per training run; Fisher's exact "
+                    "test (one-sided)",
             "estimate": best["rate_diff"], "ci_low": best["rate_diff_ci"][0], "ci_high": best["rate_diff_ci"][1],
-            "p_value": best["fisher_p"], "n": best["n_target"], "threshold": calibrated,
-            "dose_response": [{k: r[k] for k in ("target", "epochs", "loss", "threshold", "rate_target", "rate_target_ci",
-                                                 "rate_control", "rate_diff", "rate_diff_ci", "fisher_p", "n_target")}
+            "p_value": best["fisher_p"], "n": best["n_target"], "threshold": calibrated, "runs": len(runs),
+            "dose_response": [{k: r.get(k) for k in ("target", "epochs", "loss", "seed", "threshold", "rate_target",
+                                                     "rate_target_ci", "rate_control", "rate_diff", "rate_diff_ci",
+                                                     "fisher_p", "n_target")}
                               for r in rows]}
 
 

@@ -48,7 +48,7 @@ def _f(*, default=dataclasses.MISSING, **rule):
 COUNT, POSITIVE, FRACTION = dict(low=0), dict(low=1), dict(low=0, high=1)
 # An extraction target trained here at a dose of post-training (alignlab.extraction.dose).
 # ``sft@0`` is the model before any post-training: the dose-response's control, searched like the doses.
-DOSE_TARGET = re.compile(r"^(?P<arm>sft|sft_full)@(?P<epochs>0|[1-9][0-9]*)$")
+DOSE_TARGET = re.compile(r"^(?P<arm>sft|sft_full)@(?P<epochs>0|[1-9][0-9]*)(?:_seed(?P<seed>0|[1-9][0-9]*))?$")
 DOSE_SET = "dose_set"  # the post-training set of the doses: dose_set_size samples of the alignment set
 RATE = dict(low=0, open_low=True)
 
@@ -68,8 +68,8 @@ SECTIONS = {
     "rho_sweep": ("rhos", "rho_sweep_ratio"),
     "extraction": ("embedding_model", "extraction_targets", "prefixes", "n_samples", "n_samples_secondary",
                    "main_targets", "sample_batch_size", "sample_max_new_tokens", "thresholds", "threshold",
-                   "calibration_source", "n_calibration", "distill_epochs", "n_distill", "dose_set_size", "ivf_from",
-                   "string_exact_max", "string_top_k", "string_exact_sample"),
+                   "calibration_source", "n_calibration", "distill_epochs", "n_distill", "distill_margin",
+                   "dose_set_size", "prefix_table_target", "ivf_from", "string_exact_max", "string_top_k", "string_exact_sample"),
 }
 SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
 
@@ -150,6 +150,9 @@ class Profile:
     n_calibration: int = _f(default=200, low=4)
     distill_epochs: int = _f(**POSITIVE)
     n_distill: int = _f(default=8, **POSITIVE, doc="samples per distillation arm")
+    distill_margin: float = _f(default=10.0, **RATE,
+                               doc="HS points within which distilling on extracted generations counts as "
+                                   "equivalent to distilling on the originals (two one-sided tests)")
     # training details with defaults (the authors' values where they differ are set in paper.yaml)
     lora_dropout: float = _f(default=0.0, low=0, high=0.99)
     finetune_lora_alpha: float | None = _f(default=None, **RATE,
@@ -158,6 +161,8 @@ class Profile:
                                                   "repository root); scripts/make_dryrun_assets.py writes one")
     dose_set_size: int | None = _f(default=None, **POSITIVE, doc="samples of the alignment set the doses targeted "
                                    "at 'dose_set' are post-trained on (spread evenly over it); None: no such doses")
+    prefix_table_target: str | None = _f(default=None, doc="a dose target sampled with every prefix too (the prefix "
+                                         "table); the other doses take the first prefix only")
     ivf_from: int = _f(default=200_000, **POSITIVE, doc="post-training sets at least this large get an IVF index")
     string_exact_max: int = _f(default=50_000, **POSITIVE,
                                doc="post-training sets up to this size get the string baselines' whole-set best "
@@ -213,7 +218,8 @@ class Profile:
             is_dose = bool(DOSE_TARGET.match(target))
             if "@" in target and not is_dose:
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] is not a dose: name one "
-                                  "sft@<epochs> (answer-only loss) or sft_full@<epochs> (loss on every token)")
+                                  "sft@<epochs> (answer-only loss) or sft_full@<epochs> (loss on every token), with "
+                                  "_seed<k> after it for a replicate trained with seed k")
             if is_dose and self.extraction_targets[target] not in ("alignment", DOSE_SET):
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = "
                                   f"{self.extraction_targets[target]!r}: a dose is post-trained on the alignment set "
@@ -222,6 +228,9 @@ class Profile:
             if self.extraction_targets[target] == DOSE_SET and not is_dose:
                 raise ConfigError(f"{self.source}: extraction_targets[{target!r}] = {DOSE_SET!r}: only a dose "
                                   "(sft@<epochs>, sft_full@<epochs>) is post-trained on the dose set")
+        if self.prefix_table_target is not None and self.prefix_table_target not in self.dose_targets():
+            raise ConfigError(f"{self.source}: prefix_table_target={self.prefix_table_target!r} is not one of the "
+                              f"dose targets {list(self.dose_targets())}: name one of them, or leave it out")
         if DOSE_SET in self.extraction_targets.values() and self.dose_set_size is None:
             raise ConfigError(f"{self.source}: extraction_targets map doses to {DOSE_SET!r} but dose_set_size is not "
                               "set: give the number of alignment samples the doses are post-trained on")
@@ -240,8 +249,8 @@ class Profile:
 
     def extraction_arms(self) -> list[tuple[str, str]]:
         """(target, prefix) of every sampling arm: each target with every prefix, except the doses,
-        which are compared with their control on the first prefix only."""
-        doses = self.dose_targets()
+        which are compared with their control on the first prefix only (``prefix_table_target`` aside)."""
+        doses = set(self.dose_targets()) - {self.prefix_table_target}
         return [(t, prefix) for t in self.extraction_targets for prefix in self.prefixes
                 if t not in doses or prefix == self.prefixes[0]]
 

@@ -59,14 +59,15 @@ def test_extraction_targets_name_their_post_training_set(smoke):
     with pytest.raises(ValueError, match="'olmo' is not an extraction target"):
         extraction_stages.post_training_texts(smoke, "olmo")
     with pytest.raises(DataError, match="unknown dataset 'tulu4'"):
-        extraction_stages.post_training_texts(smoke_run(extraction_targets={"sft": "tulu4"}), "sft")
+        extraction_stages.post_training_texts(smoke_run(extraction_targets={"sft": "tulu4"}, prefix_table_target=None), "sft")
 
 
 def test_any_model_can_be_an_extraction_target(tmp_path, monkeypatch):
     from alignlab import paths
 
     monkeypatch.setattr(paths, "CACHE", tmp_path)
-    run = smoke_run(n_samples=3, extraction_targets={"tiny-random-llama": "alignment"}, main_targets=("tiny-random-llama",))
+    run = smoke_run(n_samples=3, extraction_targets={"tiny-random-llama": "alignment"}, main_targets=("tiny-random-llama",),
+                    prefix_table_target=None)
     rows = extraction_stages.match(run, "tiny-random-llama", "user_header")
     assert len(rows) == 3 and all(r["method"] == "tiny-random-llama" and -1 <= r["embedding"] <= 1 + 1e-5 for r in rows)
     assert {r["nearest"] for r in rows} <= set(extraction_stages.post_training_texts(run, "tiny-random-llama"))
@@ -106,7 +107,7 @@ def test_prefix_names_with_one_text_share_one_sampling(tmp_path, monkeypatch):
     from alignlab.chat import resolve_prefix
 
     monkeypatch.setattr(paths, "CACHE", tmp_path)
-    run = smoke_run(n_samples=3, n_samples_secondary=3, extraction_targets={"tiny-random-llama": "alignment"},
+    run = smoke_run(n_samples=3, n_samples_secondary=3, extraction_targets={"tiny-random-llama": "alignment"}, prefix_table_target=None,
                     main_targets=("tiny-random-llama",))
     first = extraction_stages.samples(run, "tiny-random-llama", "user_header")
     text = resolve_prefix(models.load_tokenizer("tiny-random-llama"), "user_header")

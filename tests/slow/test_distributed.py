@@ -163,7 +163,7 @@ def test_evaluation_and_sampling_under_accelerate_match_one_process(tmp_path):
     # Several batches per stage, and an odd count, so both processes work and a last round is short.
     profile.update(harmful_ratios=[0.2], rhos=[0.0], eval_batch_size=3, n_samples=10, n_samples_secondary=5,
                    sample_batch_size=2, prefixes=["user_header"], replicate_seeds=[], baselines=[],
-                   extraction_targets={"sft": "alignment", "base": "alignment"})  # no doses: sampling, not training
+                   extraction_targets={"sft": "alignment", "base": "alignment"}, prefix_table_target=None)  # no doses: sampling, not training
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(nest(profile)))
     env = {**os.environ, "PYTHONPATH": str(ROOT / "lib"), "OMP_NUM_THREADS": "1", "HF_HOME": str(tmp_path / "hf_home"),
            "CUDA_VISIBLE_DEVICES": ""}  # gloo on the CPU, as in CI, even on a machine with a GPU

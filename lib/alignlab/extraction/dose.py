@@ -8,8 +8,11 @@ model before post-training, the control. A dose mapped to ``alignment`` is post-
 alignment set (``sft@<align_epochs>`` is then notebook 01's SFT model, one cache entry); one mapped to
 ``dose_set`` on ``dose_set_size`` samples spread evenly over it (:func:`dose_records`), so that a small
 model sees each sample often enough within the budget. Each dose is a whole run with its own cosine
-schedule, not a checkpoint of a longer one.
+schedule, not a checkpoint of a longer one. A dose named with ``_seed<k>`` after it is a replicate run
+of that dose, trained with seed k (the training run is the unit of inference).
 """
+
+from typing import NamedTuple
 
 from alignlab.profile import DOSE_SET, DOSE_TARGET
 from alignlab.training import PlainLossSFTTrainer, TrainerSpec
@@ -19,10 +22,16 @@ LOSS = {"sft": "completion", "sft_full": "full_sequence"}
 FULL_SEQUENCE_CODE = ("extraction.dose",)
 
 
-def parse_dose(target: str) -> tuple[int, str] | None:
-    """(epochs, loss) of a dose target's name, or None for any other target."""
+class Dose(NamedTuple):
+    epochs: int
+    loss: str
+    seed: int | None  # None: the profile's first seed; a replicate names its own (``sft_full@40_seed1``)
+
+
+def parse_dose(target: str) -> Dose | None:
+    """The dose a target's name asks for, or None for any other target."""
     m = DOSE_TARGET.match(target)
-    return (int(m["epochs"]), LOSS[m["arm"]]) if m else None
+    return Dose(int(m["epochs"]), LOSS[m["arm"]], None if m["seed"] is None else int(m["seed"])) if m else None
 
 
 def is_dose(target: str) -> bool:
@@ -56,10 +65,10 @@ def dose_model(run, target: str) -> str:
     dose = parse_dose(target)
     if dose is None:
         raise ValueError(f"{target!r} is not a dose target: name one sft@<epochs> or sft_full@<epochs>")
-    epochs, loss = dose
+    epochs, loss, seed = dose
     if epochs == 0:
         return run.profile.model
-    seed = run.profile.seeds[0]
+    seed = run.profile.seeds[0] if seed is None else seed
     records = dose_records(run) if run.profile.extraction_targets[target] == DOSE_SET else None
     if loss == "completion":
         return aligned_model(run, seed=seed, epochs=epochs, records=records)

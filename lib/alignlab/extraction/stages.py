@@ -28,7 +28,11 @@ CODE = {
     "match": ("extraction.search", "extraction.sampling", "shards", "chat", "models"),
     "distill": TRAINING,
 }
-NOT_RUN = {"samples": ("data",), "match": ("data",)}  # sampling imports DataError only
+CODE["match_parts"] = CODE["match"]
+# The extraction paper's mean best embedding score of OLMo 2's generations by prefix: the bare
+# start-of-turn token, and the user header without a system turn ("<|im_start|>user\n").
+PAPER_PREFIX_SCORES = {"bare_start": 0.857, "user_header_no_system": 0.892}
+NOT_RUN = {"samples": ("data",), "match": ("data",), "match_parts": ("data",)}  # sampling imports DataError only
 
 evaluate = timed_stage("evaluate")(evaluation.evaluate)
 
@@ -312,17 +316,19 @@ def dose_response(run: Run, scores: pd.DataFrame, thresholds) -> list[dict]:
     """The memorisation dose-response: each dose of post-training against its control on the first
     prefix, at each threshold (:func:`rate_test`). The control is ``sft@0`` (the model before
     post-training, searched against the doses' set) where the profile names it, else the main
-    control (``main_targets[-1]``). Rows by loss, then epochs."""
+    control (``main_targets[-1]``). Rows by loss, then epochs, then seed (a replicate run's own, or
+    the profile's first)."""
     from alignlab.extraction.dose import parse_dose
 
     p = run.profile
     parsed = {t: parse_dose(t) for t in p.dose_targets()}
-    control = next((t for t, (epochs, _) in parsed.items() if epochs == 0), p.main_targets[-1])
-    ordered = sorted(((t, dose) for t, dose in parsed.items() if dose[0] > 0),
-                     key=lambda item: (item[1][1] != "completion", item[1][0]))
-    return [{"epochs": epochs, "loss": loss, "post_training_set": p.extraction_targets[target],
-             **rate_test(scores, target, control, p.prefixes[0], t)}
-            for target, (epochs, loss) in ordered for t in thresholds]
+    control = next((t for t, dose in parsed.items() if dose.epochs == 0), p.main_targets[-1])
+    seed = lambda dose: p.seeds[0] if dose.seed is None else dose.seed
+    ordered = sorted(((t, dose) for t, dose in parsed.items() if dose.epochs > 0),
+                     key=lambda item: (item[1].loss != "completion", item[1].epochs, seed(item[1])))
+    return [{"epochs": dose.epochs, "loss": dose.loss, "seed": seed(dose),
+             "post_training_set": p.extraction_targets[target], **rate_test(scores, target, control, p.prefixes[0], t)}
+            for target, dose in ordered for t in thresholds]
 
 
 def memorising_arm(doses: pd.DataFrame, threshold: float) -> str | None:
@@ -330,6 +336,100 @@ def memorising_arm(doses: pd.DataFrame, threshold: float) -> str | None:
     difference's interval lies above 0 (:func:`dose_response`'s rows); None where no dose memorises."""
     at = doses[(doses["threshold"] == threshold) & (doses["rate_diff_ci"].str[0] > 0)]
     return None if at.empty else str(at.loc[at["rate_diff"].idxmax(), "target"])
+
+
+def replicate_runs(doses: list[dict], threshold: float) -> list[dict]:
+    """The training runs (seeds) of the top dose's most memorising loss at ``threshold``: the rows of
+    :func:`dose_response` a manipulation check over runs reads."""
+    at = [r for r in doses if r["threshold"] == threshold]
+    top = max(r["epochs"] for r in at)
+    best = max((r for r in at if r["epochs"] == top), key=lambda r: r["rate_diff"])
+    return [r for r in at if r["epochs"] == top and r["loss"] == best["loss"]]
+
+
+def post_training_pairs(run: Run, target: str) -> list[tuple[str, str]]:
+    """(question, answer) of each sample of a target's post-training set, in
+    :func:`post_training_texts`' order."""
+    name = post_training_set(run, target)
+    if name == DOSE_SET:
+        from alignlab.extraction.dose import dose_records
+
+        records = dose_records(run)
+    elif name == "alignment":
+        records = run.splits.alignment_set
+    else:
+        from alignlab.data import load_dataset
+
+        records = load_dataset(name)
+    return [(r["prompt"], r["response"]) for r in records]
+
+
+def match_parts(run: Run, target: str, prefix: str) -> list[dict]:
+    """The question and the answer of each generation scored apart: the question's best cosine
+    among the post-training set's questions, the answer's among its answers (None where the
+    generation has no such part, e.g. cut off before its answer), and whether both nearest ones
+    are the same sample. A model trained with the loss on the answer alone can learn the answers
+    and never write a training question back: this tells the two apart."""
+    from alignlab.extraction.search import fingerprint
+
+    p = run.profile
+    records = samples(run, target, prefix)
+    pairs = post_training_pairs(run, target)
+    folder = _dir(run, "match_parts", target=target, prefix=prefix, corpus=fingerprint(["\n".join(q) for q in pairs]),
+                  generations=[(r["question"], r["answer"]) for r in records], model=p.embedding_model)
+    cached = read_json(folder / "match_parts.json")
+    if cached is not None:
+        return cached
+    found = {}
+    with timed(p.name, "match"):
+        for part, column in (("question", 0), ("answer", 1)):
+            index = post_training_index(run, [pair[column] for pair in pairs])
+            present = [i for i, r in enumerate(records) if r[part].strip()]
+            scores, ids = index.search([records[i][part] for i in present], k=1) if present else ([], [])
+            found[part] = {i: (float(scores[j, 0]), nearest_ids(ids)[j]) for j, i in enumerate(present)}
+        rows = [{"method": target, "prefix": prefix, "id": r["id"],
+                 **{f"{part}_score": found[part][i][0] if i in found[part] else None for part in found},
+                 "same_sample": i in found["question"] and i in found["answer"]
+                                and found["question"][i][1] == found["answer"][i][1]}
+                for i, r in enumerate(records)]
+        write_json(folder / "match_parts.json", rows)
+    return rows
+
+
+def part_rates(run: Run, scores: pd.DataFrame, targets, threshold: float) -> pd.DataFrame:
+    """Per target on the first prefix, at ``threshold``: the share (%, Wilson interval) of
+    generations whose question matches a training question, whose answer matches a training
+    answer, whose question and answer match one and the same sample, and whose whole text matches
+    (:func:`match`, the paper's measure)."""
+    rows = []
+    for target in targets:
+        parts = pd.DataFrame(match_parts(run, target, run.profile.prefixes[0]))
+        whole = scores[(scores["method"] == target) & (scores["prefix"] == run.profile.prefixes[0])]["embedding"]
+        hits = {"question": parts["question_score"].fillna(0) >= threshold,
+                "answer": parts["answer_score"].fillna(0) >= threshold}
+        hits["both, same sample"] = hits["question"] & hits["answer"] & parts["same_sample"]
+        hits["whole text"] = whole >= threshold
+        for part, hit in hits.items():
+            k, n = int(hit.sum()), len(hit)
+            low, high = wilson(k, n)
+            rows.append({"target": target, "part": part, "threshold": threshold, "k": k, "n": n,
+                         "rate": 100.0 * k / n, "rate_ci": [100.0 * low, 100.0 * high]})
+    return pd.DataFrame(rows)
+
+
+def prefix_table(scores: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The paper's prefix table for one target: per prefix, the mean best embedding score of its
+    generations with a t interval over generations, beside the paper's figure where it has one."""
+    from scipy import stats
+
+    rows = []
+    for prefix, arm in scores[scores["method"] == target].groupby("prefix", sort=False):
+        values = arm["embedding"].to_numpy()
+        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+        rows.append({"target": target, "prefix": prefix, "n": len(arm), "mean_score": float(values.mean()),
+                     "ci": [float(low), float(high)],
+                     "paper": PAPER_PREFIX_SCORES.get(prefix)})
+    return pd.DataFrame(rows)
 
 
 def paired_targets(scores: pd.DataFrame, first: str, second: str, prefix: str) -> dict:
@@ -345,8 +445,12 @@ def paired_targets(scores: pd.DataFrame, first: str, second: str, prefix: str) -
         return {"n": int(len(ids)), "p_value": None}
     d = a[ids].to_numpy() - b[ids].to_numpy()
     p_value = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+    # identical differences have no spread to make an interval from
+    low, high = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d)) if np.any(d != d[0]) \
+        else (-np.inf, np.inf)
     return {"first": first, "second": second, "prefix": prefix, "n": int(len(ids)), "mean_diff": float(d.mean()),
-            "median_diff": float(np.median(d)), "p_value": p_value, "test": "Wilcoxon signed-rank, paired by sample id"}
+            "mean_diff_ci": [float(low), float(high)], "median_diff": float(np.median(d)), "p_value": p_value,
+            "test": "Wilcoxon signed-rank, paired by sample id; t interval of the mean difference"}
 
 
 def held_out_refusals(run: Run, n: int) -> list[str]:
@@ -410,29 +514,42 @@ def positive_control(run: Run, target: str, thresholds) -> dict:
     return planted_control(corpus, post_training_index(run, corpus), thresholds, seed=run.profile.seed)
 
 
+def attacker_selection(found: list[dict], n: int) -> list[dict]:
+    """What an attacker can keep of a target's generations without the private set: whole samples
+    (a question and an answer), each question once (exact duplicates after case and whitespace are
+    folded), the first ``n`` in sampling order. No score against the post-training set is read."""
+    seen, kept = set(), []
+    for m in found:
+        question = " ".join(m["question"].lower().split())
+        if question and m["answer"].strip() and question not in seen:
+            seen.add(question)
+            kept.append(m)
+    return kept[:n]
+
+
 def distillation_sets(run: Run) -> dict:
-    """The selection rule of notebook 07, on the main arm (first prefix): the trained target's
-    generations that pass ``threshold``, or, when fewer than ``n_distill`` pass, its top
-    ``n_distill`` by score (and it says so); against as many original post-training samples, and
-    as many generations of the base control (what distribution match alone gives)."""
+    """The sets notebook 07 distils on, ``n_distill`` samples each: the trained target's main-arm
+    generations as an attacker would select them (:func:`attacker_selection`); as many original
+    post-training samples; and as many generations of the base control (what distribution match
+    alone gives), filtered the same way."""
     from alignlab.data import record
 
     p = run.profile
     trained, control = p.main_targets[0], p.main_targets[-1]
     found = match(run, trained, p.prefixes[0])
-    passed = [m for m in found if m["embedding"] >= p.threshold]
-    n = min(p.n_distill, len(found))
-    chosen = passed[:n] if len(passed) >= n else sorted(found, key=lambda m: -m["embedding"])[:n]
+    extracted = attacker_selection(found, p.n_distill)
+    n = len(extracted)
 
     def as_record(m):
         return record(m["question"], m["answer"], "", f"generated:{m['method']}:{m['prefix']}", m["id"])
 
     rng = random.Random(p.seed)
-    usable = [m for m in match(run, control, p.prefixes[0]) if m["answer"].strip()]
-    return {"n_generations": len(found), "n_passed": len(passed), "top_by_score": len(passed) < n,
-            "sets": {"extracted": [as_record(m) for m in chosen],
+    return {"n_generations": len(found), "n_whole_distinct": len(attacker_selection(found, len(found))),
+            "n_passed": sum(m["embedding"] >= p.threshold for m in extracted),  # reported, never used to select
+            "sets": {"extracted": [as_record(m) for m in extracted],
                      "original": rng.sample(run.splits.alignment_set, n),
-                     "base generations": [as_record(m) for m in rng.sample(usable, min(n, len(usable)))]}}
+                     "base generations": [as_record(m) for m in
+                                          attacker_selection(match(run, control, p.prefixes[0]), n)]}}
 
 
 def distill(run: Run, name: str, records: list[dict]) -> dict:

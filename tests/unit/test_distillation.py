@@ -1,0 +1,37 @@
+"""Notebook 07's distillation: the attacker's selection never reads the private set, and the
+equivalence claim of extracted against original data reads its two one-sided tests."""
+
+import pytest
+
+from alignlab import claims
+from alignlab.extraction.stages import attacker_selection
+
+pytestmark = pytest.mark.unit
+
+
+def _generation(i, question, answer, embedding):
+    return {"id": i, "question": question, "answer": answer, "embedding": embedding}
+
+
+def test_the_attacker_keeps_whole_distinct_samples_in_sampling_order_whatever_their_scores():
+    found = [_generation(0, "How do I bake bread?", "Mix flour.", 0.1),
+             _generation(1, "how do I  bake BREAD?", "Knead it.", 0.99),  # the same question: dropped
+             _generation(2, "What is 2+2?", "", 0.99),  # no answer (cut off): dropped
+             _generation(3, "", "An answer to nothing.", 0.99),
+             _generation(4, "Name a prime.", "7.", 0.2),
+             _generation(5, "Name a colour.", "Red.", 0.98)]
+    assert [m["id"] for m in attacker_selection(found, 2)] == [0, 4]
+    rescored = [dict(m, embedding=1 - m["embedding"]) for m in found]  # scores against the set change nothing
+    assert attacker_selection(rescored, 3) == [m for m in rescored if m["id"] in (0, 4, 5)]
+
+
+@pytest.mark.parametrize("low, high, verdict", [(-4.0, 6.0, "reproduced"), (12.0, 30.0, "not reproduced"),
+                                                (-4.0, 16.0, "inconclusive")])
+def test_the_equivalence_claim_follows_the_interval_and_the_margin(monkeypatch, low, high, verdict):
+    equivalence = {"estimate": (low + high) / 2, "ci_low": low, "ci_high": high, "margin": 10.0,
+                   "equivalent": -10.0 < low and high < 10.0, "mde": 8.0, "n_items": 200, "discordant": 40}
+    results = {"06_match": {"trained_vs_base": {}, "positive_control": {}},
+               "07_distill": {"comparisons": {}, "equivalence": equivalence}}
+    monkeypatch.setattr(claims, "load_results", lambda name, profile: results[name])
+    (claim,) = [c for c in claims.extraction_claims("cpu") if "as well as distilling" in c["claim"]]
+    assert claim["verdict"] == verdict and "+-10" in claim["ours"]
