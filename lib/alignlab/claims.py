@@ -36,9 +36,11 @@ RULES = (
     "Single-run comparisons (other ratios, the baselines) are **descriptive**: a prompt-level interval tells two "
     "models apart, not two methods (the SFT-vs-SFT negative control shows how far two runs of one method differ). "
     "**not run**: the stage has no results yet. Drift and extraction rows use the test their row names. Extraction "
-    "has its own manipulation check: at the top dose of post-training some arm's extraction rate must exceed the "
-    "never-trained control's, the difference's 95% interval above 0 at the calibrated threshold; otherwise the "
-    "embedding / string ratio reads **not testable**."
+    "has its own manipulation check: at the top dose of post-training the most memorising arm's extraction rate must "
+    "exceed the never-trained control's, the difference's 95% interval above 0 at the calibrated threshold, in every "
+    "training run of that dose; otherwise the embedding / string ratio and the prefix comparison read **not "
+    "testable**. Distillation on extracted data is **reproduced** as equivalent to the originals when the 90% "
+    "interval of their HS difference lies inside +-distill_margin, **not reproduced** when it lies outside."
 )
 
 

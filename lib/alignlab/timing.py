@@ -49,6 +49,8 @@ FIRST_RUN_ONLY = {"align: sft", "align: vaccine"}
 BUSY_SHARE = 0.8
 # One match (search and string scores) per sampled arm, after notebook 06 builds the index.
 MATCH = ("match", None, "06_match")
+# One search of the questions and answers apart per target, on the first prefix (extraction.stages.match_parts).
+MATCH_PARTS = ("match_parts", None, "06_match")
 
 
 def _variant(stage: str, folder) -> str | None:
@@ -109,7 +111,9 @@ def cold_cost(profile: str) -> pd.DataFrame:
     families = [(family, spec, runs) for family, spec, runs in families if spec is not None and runs]
     arms = sum(runs for family, spec, runs in families if spec[0] == "samples")
     rows = []
-    for family, (stage, variant, notebook), runs in families + [("match: search and strings", MATCH, arms)]:
+    searches = [("match: search and strings", MATCH, arms),
+                ("match: question and answer parts", MATCH_PARTS, len(p.extraction_targets))]
+    for family, (stage, variant, notebook), runs in families + searches:
         chosen = measured["variant"].isin(variant) if isinstance(variant, tuple) else measured["variant"] == variant
         times = measured[(measured["stage"] == stage) & (chosen if variant else True)]
         if stage == "samples":

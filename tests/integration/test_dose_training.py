@@ -4,6 +4,8 @@ answer-only one keeps it out, and a dose trains on the dose set and is cached un
 import dataclasses
 
 import pytest
+import safetensors.torch
+import torch
 from trl import SFTConfig
 
 from alignlab.extraction import stages
@@ -43,5 +45,11 @@ def test_a_dose_trains_on_the_dose_set_under_its_own_key():
     assert stages.post_training_texts(run, "sft_full@2") != stages.post_training_texts(run, "sft")
     assert dose_model(run, "sft@0") == run.profile.model  # the control: no post-training
     assert dose_model(run, "sft@2") != dose_model(run, "sft_full@2") != stages.extraction_model(run, "sft")
+    # a replicate run of a dose is trained with its own seed, and its model's weights differ
+    replicate = dose_model(run, "sft_full@2_seed1")
+    assert replicate != dose_model(run, "sft_full@2")
+    first, second = (safetensors.torch.load_file(f"{path}/model.safetensors")
+                     for path in (replicate, dose_model(run, "sft_full@2")))
+    assert any(not torch.equal(first[k], second[k]) for k in first)
     with pytest.raises(ValueError, match="dose_set_size=999"):
         dose_records(setup_run(dataclasses.replace(load_profile("smoke"), dose_set_size=999), verbose=False))

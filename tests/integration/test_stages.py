@@ -117,3 +117,20 @@ def test_prefix_names_with_one_text_share_one_sampling(tmp_path, monkeypatch):
 
     monkeypatch.setattr(models, "load_model", no_load)
     assert extraction_stages.samples(run, "tiny-random-llama", text) == first
+
+
+def test_questions_and_answers_are_scored_apart(smoke, tmp_path, monkeypatch):
+    """A generation that writes a training question back with a new answer matches on its question
+    only; one cut off before its answer has no answer score; a copy matches both, on one sample."""
+    from alignlab import paths
+
+    monkeypatch.setattr(paths, "CACHE", tmp_path)
+    (q0, a0), (q1, _), (q2, _) = extraction_stages.post_training_pairs(smoke, "sft")[:3]
+    generations = [{"id": 0, "question": q0, "answer": a0}, {"id": 1, "question": q1, "answer": "Zebras sleep standing."},
+                   {"id": 2, "question": q2, "answer": ""}]
+    monkeypatch.setattr(extraction_stages, "samples", lambda run, target, prefix: generations)
+    rows = extraction_stages.match_parts(smoke, "sft", "user_header")
+    assert [round(r["question_score"], 3) for r in rows] == [1.0, 1.0, 1.0]
+    assert rows[0]["answer_score"] == pytest.approx(1.0, abs=1e-3) and rows[1]["answer_score"] < 0.9
+    assert rows[2]["answer_score"] is None and [r["same_sample"] for r in rows] == [True, False, False]
+    assert extraction_stages.match_parts(smoke, "sft", "user_header") == rows  # cached

@@ -125,3 +125,9 @@ def test_the_prefix_claim_reads_the_paired_comparison(monkeypatch, diff, p_value
                         if name == "06_match" else (_ for _ in ()).throw(FileNotFoundError(name)))
     (claim,) = [c for c in claims.extraction_claims("cpu") if c["claim"].startswith("The user header")]
     assert claim["verdict"] == verdict and "sft_full@4" in claim["ours"]
+
+
+def test_on_a_tie_the_replicated_loss_is_the_one_checked():
+    doses = [_row("sft@4", 4, "completion", 0.82, 0), _row("sft_full@4", 4, "full_sequence", 0.82, 0),
+             _row("sft_full@4_seed1", 4, "full_sequence", 0.82, 0, seed=1)]
+    assert [r["target"] for r in replicate_runs(doses, 0.82)] == ["sft_full@4", "sft_full@4_seed1"]

@@ -343,25 +343,35 @@ def replicate_runs(doses: list[dict], threshold: float) -> list[dict]:
     :func:`dose_response` a manipulation check over runs reads."""
     at = [r for r in doses if r["threshold"] == threshold]
     top = max(r["epochs"] for r in at)
-    best = max((r for r in at if r["epochs"] == top), key=lambda r: r["rate_diff"])
-    return [r for r in at if r["epochs"] == top and r["loss"] == best["loss"]]
+    by_loss = {}
+    for r in at:
+        if r["epochs"] == top:
+            by_loss.setdefault(r["loss"], []).append(r)
+    # the loss whose runs exceed the control most on average; on a tie, the one with more runs
+    return max(by_loss.values(), key=lambda runs: (np.mean([r["rate_diff"] for r in runs]), len(runs)))
 
 
 def post_training_pairs(run: Run, target: str) -> list[tuple[str, str]]:
     """(question, answer) of each sample of a target's post-training set, in
     :func:`post_training_texts`' order."""
+    from alignlab.models import HUB_MIRROR_ENV
+
     name = post_training_set(run, target)
     if name == DOSE_SET:
         from alignlab.extraction.dose import dose_records
 
-        records = dose_records(run)
-    elif name == "alignment":
-        records = run.splits.alignment_set
-    else:
-        from alignlab.data import load_dataset
+        return [(r["prompt"], r["response"]) for r in dose_records(run)]
+    if name == "alignment":
+        return [(r["prompt"], r["response"]) for r in run.splits.alignment_set]
+    return _dataset_pairs(name, os.environ.get(HUB_MIRROR_ENV))
 
-        records = load_dataset(name)
-    return [(r["prompt"], r["response"]) for r in records]
+
+@functools.lru_cache(maxsize=1)
+def _dataset_pairs(name: str, mirror: str | None) -> list[tuple[str, str]]:
+    """:func:`_dataset_texts`' rows as (question, answer), likewise built once for all arms."""
+    from alignlab.data import load_dataset
+
+    return [(r["prompt"], r["response"]) for r in load_dataset(name)]
 
 
 def match_parts(run: Run, target: str, prefix: str) -> list[dict]:
@@ -381,7 +391,7 @@ def match_parts(run: Run, target: str, prefix: str) -> list[dict]:
     if cached is not None:
         return cached
     found = {}
-    with timed(p.name, "match"):
+    with timed(p.name, "match_parts"):
         for part, column in (("question", 0), ("answer", 1)):
             index = post_training_index(run, [pair[column] for pair in pairs])
             present = [i for i, r in enumerate(records) if r[part].strip()]
