@@ -385,8 +385,9 @@ def match_parts(run: Run, target: str, prefix: str) -> list[dict]:
     p = run.profile
     records = samples(run, target, prefix)
     pairs = post_training_pairs(run, target)
-    folder = _dir(run, "match_parts", target=target, prefix=prefix, corpus=fingerprint(["\n".join(q) for q in pairs]),
-                  generations=[(r["question"], r["answer"]) for r in records], model=p.embedding_model)
+    folder = _dir(run, "match_parts", target=target, prefix=prefix, model=p.embedding_model,
+                  corpus=fingerprint(["\n".join(pair) for pair in pairs]),
+                  generations=[(r["question"], r["answer"]) for r in records])
     cached = read_json(folder / "match_parts.json")
     if cached is not None:
         return cached
@@ -525,8 +526,8 @@ def positive_control(run: Run, target: str, thresholds) -> dict:
 
 
 def attacker_selection(found: list[dict], n: int) -> list[dict]:
-    """What an attacker can keep of a target's generations without the private set: whole samples
-    (a question and an answer), each question once (exact duplicates after case and whitespace are
+    """What an attacker can keep of a target's generations without the private set: those with both a
+    question and an answer, each question once (exact duplicates after case and whitespace are
     folded), the first ``n`` in sampling order. No score against the post-training set is read."""
     seen, kept = set(), []
     for m in found:
@@ -554,7 +555,7 @@ def distillation_sets(run: Run) -> dict:
         return record(m["question"], m["answer"], "", f"generated:{m['method']}:{m['prefix']}", m["id"])
 
     rng = random.Random(p.seed)
-    return {"n_generations": len(found), "n_whole_distinct": len(attacker_selection(found, len(found))),
+    return {"n_generations": len(found), "n_selectable": len(attacker_selection(found, len(found))),
             "n_passed": sum(m["embedding"] >= p.threshold for m in extracted),  # reported, never used to select
             "sets": {"extracted": [as_record(m) for m in extracted],
                      "original": rng.sample(run.splits.alignment_set, n),
