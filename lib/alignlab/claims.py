@@ -433,7 +433,9 @@ def extraction_claims(profile: str) -> list[dict]:
                     "ours": f"HS difference (extracted - original) {e['estimate']:.2f} pts, 90% interval "
                             f"[{e['ci_low']:.2f}, {e['ci_high']:.2f}] against +-{e['margin']:g}; mde {e['mde']:.1f} pts, "
                             f"{e['n_items']} prompts, {e['discordant']} discordant",
-                    "verdict": "reproduced" if e["equivalent"] else "not reproduced" if outside else "inconclusive",
+                    # no discordant prompt: every bootstrap draw is the same value, which is not an interval
+                    "verdict": "inconclusive" if e["discordant"] == 0 else "reproduced" if e["equivalent"]
+                               else "not reproduced" if outside else "inconclusive",
                     "test": "two one-sided tests: 90% paired cluster-bootstrap interval over held-out harmful prompts "
                             "inside the margin", "estimate": e["estimate"], "ci_low": e["ci_low"],
                     "ci_high": e["ci_high"], "margin": e["margin"], "mde": e["mde"], "n": e["n_items"]})

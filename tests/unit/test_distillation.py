@@ -25,11 +25,13 @@ def test_the_attacker_keeps_whole_distinct_samples_in_sampling_order_whatever_th
     assert attacker_selection(rescored, 3) == [m for m in rescored if m["id"] in (0, 4, 5)]
 
 
-@pytest.mark.parametrize("low, high, verdict", [(-4.0, 6.0, "reproduced"), (12.0, 30.0, "not reproduced"),
-                                                (-4.0, 16.0, "inconclusive")])
-def test_the_equivalence_claim_follows_the_interval_and_the_margin(monkeypatch, low, high, verdict):
+@pytest.mark.parametrize("low, high, discordant, verdict", [
+    (-4.0, 6.0, 40, "reproduced"), (12.0, 30.0, 40, "not reproduced"), (-4.0, 16.0, 40, "inconclusive"),
+    (0.0, 0.0, 0, "inconclusive"),  # no prompt on which the two differ: no interval, so no verdict
+])
+def test_the_equivalence_claim_follows_the_interval_and_the_margin(monkeypatch, low, high, discordant, verdict):
     equivalence = {"estimate": (low + high) / 2, "ci_low": low, "ci_high": high, "margin": 10.0,
-                   "equivalent": -10.0 < low and high < 10.0, "mde": 8.0, "n_items": 200, "discordant": 40}
+                   "equivalent": -10.0 < low and high < 10.0, "mde": 8.0, "n_items": 200, "discordant": discordant}
     results = {"06_match": {"trained_vs_base": {}, "positive_control": {}},
                "07_distill": {"comparisons": {}, "equivalence": equivalence}}
     monkeypatch.setattr(claims, "load_results", lambda name, profile: results[name])
