@@ -398,11 +398,11 @@ def extraction_claims(profile: str) -> list[dict]:
         target = prefix["first"].split("|")[0]
         out.append({"claim": "The user header draws generations closer to the post-training set than the bare "
                              "start-of-turn token (mean best embedding score)",
-                    "paper": "0.892 vs 0.857 (bge-m3)",
+                    "paper": "0.892 vs 0.857 (bge-m3 scores: with another embedder, compare the order)",
                     "ours": f"{target}: user header - bare start {prefix['mean_diff']:+.3f} "
                             f"[{prefix['mean_diff_ci'][0]:.3f}, {prefix['mean_diff_ci'][1]:.3f}], "
                             f"Wilcoxon p={prefix['p_value']:.3g}, {prefix['n']} generations per prefix, paired by "
-                            "sample id (MiniLM scores: compare the order, not the values)",
+                            "sample id",
                     "verdict": result, "test": prefix["test"], "estimate": prefix["mean_diff"],
                     "ci_low": prefix["mean_diff_ci"][0], "ci_high": prefix["mean_diff_ci"][1],
                     "p_value": prefix["p_value"], "n": prefix["n"]})
