@@ -436,9 +436,10 @@ def prefix_table(scores: pd.DataFrame, target: str) -> pd.DataFrame:
     rows = []
     for prefix, arm in scores[scores["method"] == target].groupby("prefix", sort=False):
         values = arm["embedding"].to_numpy()
-        low, high = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
-        rows.append({"target": target, "prefix": prefix, "n": len(arm), "mean_score": float(values.mean()),
-                     "ci": [float(low), float(high)],
+        # identical scores (one generation written every time) give no interval, not a zero-width one
+        ci = None if np.ptp(values) == 0 else \
+            [float(x) for x in stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))]
+        rows.append({"target": target, "prefix": prefix, "n": len(arm), "mean_score": float(values.mean()), "ci": ci,
                      "paper": PAPER_PREFIX_SCORES.get(prefix)})
     return pd.DataFrame(rows)
 
