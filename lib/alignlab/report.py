@@ -69,7 +69,8 @@ def _plain(obj):
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float):
-        return None if math.isnan(obj) else round(obj, 6)
+        # six significant digits, not decimals: a p-value of 7e-22 must not be stored as 0
+        return None if math.isnan(obj) else float(f"{obj:.6g}")
     return obj
 
 
