@@ -69,8 +69,10 @@ def _plain(obj):
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float):
-        # six significant digits, not decimals: a p-value of 7e-22 must not be stored as 0
-        return None if math.isnan(obj) else float(f"{obj:.6g}")
+        if math.isnan(obj):
+            return None
+        # six decimals, but six significant digits below 1e-3: a p-value of 7e-22 must not be stored as 0
+        return float(f"{obj:.6g}") if 0 < abs(obj) < 1e-3 else round(obj, 6)
     return obj
 
 
