@@ -66,13 +66,9 @@ def post_training_texts(run: Run, target: str) -> list[str]:
     from alignlab.models import HUB_MIRROR_ENV
 
     name = post_training_set(run, target)
-    if name == DOSE_SET:
-        from alignlab.extraction.dose import dose_records
-
-        return [sample_text(r["prompt"], r["response"]) for r in dose_records(run)]
-    if name != "alignment":
+    if name not in (DOSE_SET, "alignment"):
         return list(_dataset_texts(name, os.environ.get(HUB_MIRROR_ENV)))
-    return [sample_text(r["prompt"], r["response"]) for r in run.splits.alignment_set]
+    return [sample_text(question, answer) for question, answer in post_training_pairs(run, target)]
 
 
 @functools.lru_cache(maxsize=1)
@@ -80,9 +76,8 @@ def _dataset_texts(name: str, mirror: str | None) -> list[str]:
     """A dataset's texts, built once for all the arms that search it (Tulu 3: 939k rows, one set
     held at a time); keyed by the hub mirror too, since a stand-in is another dataset."""
     from alignlab.chat import sample_text
-    from alignlab.data import load_dataset
 
-    return [sample_text(r["prompt"], r["response"]) for r in load_dataset(name)]
+    return [sample_text(question, answer) for question, answer in _dataset_pairs(name, mirror)]
 
 
 def post_training_index(run: Run, texts: list[str]):
@@ -368,7 +363,7 @@ def post_training_pairs(run: Run, target: str) -> list[tuple[str, str]]:
 
 @functools.lru_cache(maxsize=1)
 def _dataset_pairs(name: str, mirror: str | None) -> list[tuple[str, str]]:
-    """:func:`_dataset_texts`' rows as (question, answer), likewise built once for all arms."""
+    """A dataset's rows as (question, answer), built once for all the arms and parts that search it."""
     from alignlab.data import load_dataset
 
     return [(r["prompt"], r["response"]) for r in load_dataset(name)]
@@ -549,14 +544,15 @@ def distillation_sets(run: Run) -> dict:
     p = run.profile
     trained, control = p.main_targets[0], p.main_targets[-1]
     found = match(run, trained, p.prefixes[0])
-    extracted = attacker_selection(found, p.n_distill)
+    selectable = attacker_selection(found, len(found))
+    extracted = selectable[:p.n_distill]
     n = len(extracted)
 
     def as_record(m):
         return record(m["question"], m["answer"], "", f"generated:{m['method']}:{m['prefix']}", m["id"])
 
     rng = random.Random(p.seed)
-    return {"n_generations": len(found), "n_selectable": len(attacker_selection(found, len(found))),
+    return {"n_generations": len(found), "n_selectable": len(selectable),
             "n_passed": sum(m["embedding"] >= p.threshold for m in extracted),  # reported, never used to select
             "sets": {"extracted": [as_record(m) for m in extracted],
                      "original": rng.sample(run.splits.alignment_set, n),
