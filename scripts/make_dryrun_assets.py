@@ -14,11 +14,14 @@ loaders consult when ``$ALIGNLAB_HUB_MIRROR`` or the profile's ``hub_mirror`` na
         allenai/tulu-3-sft-mixture   default: train (2 shards)            id, messages, source
         tatsu-lab/alpaca_eval        alpaca_eval: eval                    instruction, output, generator, dataset
         fancyzhx/ag_news             default: train, test                 text, label
+        Open-Reasoner-Zero/orz_math_57k_collection  default: train        "0" (human turn), "1" (ground truth)
     models, random and tiny, safetensors, loaded by from_pretrained / SentenceTransformer(<folder>):
         meta-llama/Llama-2-7b-hf          LlamaForCausalLM, tokenizer without chat template, adds BOS <s>
         allenai/OLMo-2-1124-7B-Instruct   Olmo2ForCausalLM, OLMo 2's chat template, BOS = EOS = <|endoftext|>
         PKU-Alignment/beaver-dam-7b       LlamaForSequenceClassification, 14 multi-label harm categories
         BAAI/bge-m3                       SentenceTransformer: tiny XLMRobertaModel + CLS pooling + Normalize
+        Qwen/Qwen2.5-7B                   Qwen2ForCausalLM, no BOS, EOS = pad = <|endoftext|> (ORZ's base model)
+        Open-Reasoner-Zero/Open-Reasoner-Zero-7B   the same architecture and tokenizer, other weights
 
 Every text is a harmless placeholder: "harmful" prompts are numbered placeholder requests, safe
 answers are refusals and unsafe "responses" are content-free form-of-help text, both from
@@ -43,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-VERSION = 1  # bump when the assets change; a mirror with another version is rebuilt
+VERSION = 2  # bump when the assets change; a mirror with another version is rebuilt
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / ".cache" / "alignlab" / "hub-mirror"
 MANIFEST = "MANIFEST.json"
@@ -64,6 +67,7 @@ SIZES = {  # rows per split; the tulu3 train split must exceed the dry run's ivf
     "tulu3": 360,
     "alpaca_eval": 48,
     "ag_news": {"train": 96, "test": 48},
+    "orz": 64,
 }
 
 
@@ -239,6 +243,14 @@ def write_datasets(out: Path, seed: int = 0) -> None:
         _parquet(ag_news_rows(n, rng), folder / "data" / f"{split}-00000-of-00001.parquet", agnews)
     (folder / "README.md").write_text(_card([("default", [(s, f"data/{s}-*") for s in SIZES["ag_news"]])]))
 
+    # Open-Reasoner-Zero's RL data: one dialogue per row, the question in "0", the reference answer in
+    # "1"'s ground_truth (a generator of its own, so the other stand-ins keep their rows)
+    folder = out / "Open-Reasoner-Zero" / "orz_math_57k_collection"
+    _jsonl([{"0": {"from": "human", "value": r["question"]},
+             "1": {"from": "assistant", "ground_truth": {"value": r["answer"].split("####")[-1].strip()}}}
+            for r in gsm8k_rows(SIZES["orz"], random.Random(seed + 7))], folder / "orz_math_57k_collected.jsonl")
+    (folder / "README.md").write_text(_card([("default", [("train", "orz_math_57k_collected.jsonl")])]))
+
 
 # ---------------------------------------------------------------- tokenizers
 
@@ -265,8 +277,10 @@ def corpus(out: Path) -> list[str]:
     # the fixed text around every prompt, repeated so that BPE merges it into few tokens as a real
     # 32k-100k vocabulary does (else a prompt alone fills max_length and leaves no answer to train on)
     from alignlab import chat, data
+    from alignlab.extraction.rl import ORZ_TEMPLATE
 
     frames = [chat.ALPACA_PROMPT.format(prompt=""), data.SST2_INSTRUCTION, data.AGNEWS_INSTRUCTION,
+              ORZ_TEMPLATE.format(bos="", question=""),
               "BEGINNING OF CONVERSATION: USER:  ASSISTANT:", "<|user|>\n<|assistant|>\n<|system|>\n"]
     return texts + frames * 50
 
@@ -326,6 +340,8 @@ def write_models(out: Path, seed: int = 0) -> None:
         LlamaForSequenceClassification,
         Olmo2Config,
         Olmo2ForCausalLM,
+        Qwen2Config,
+        Qwen2ForCausalLM,
         XLMRobertaConfig,
         XLMRobertaModel,
     )
@@ -364,6 +380,16 @@ def write_models(out: Path, seed: int = 0) -> None:
     model = Olmo2ForCausalLM(Olmo2Config(vocab_size=len(tok), bos_token_id=ids["bos"], eos_token_id=ids["bos"],
                                          pad_token_id=ids["pad"], tie_word_embeddings=False, **small))
     save_pretrained(model, tok, out / "allenai" / "OLMo-2-1124-7B-Instruct")
+
+    # Qwen2.5-7B, the base model Open-Reasoner-Zero-7B was trained from, and ORZ-7B: Qwen's tokenizer
+    # has no BOS and EOS = pad = <|endoftext|>; no chat template is needed (ORZ's prompt is plain text)
+    qwen_backend = bpe_backend(texts, ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
+    for k, hub_id in enumerate(("Qwen/Qwen2.5-7B", "Open-Reasoner-Zero/Open-Reasoner-Zero-7B")):
+        tok = fast_tokenizer(qwen_backend, eos="<|endoftext|>", pad="<|endoftext|>")
+        _seeded(seed + 4 + k)
+        model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), bos_token_id=None, eos_token_id=0, pad_token_id=0,
+                                             tie_word_embeddings=False, **small))
+        save_pretrained(model, tok, out / hub_id)
 
     # bge-m3: XLM-R ids <s>=0 <pad>=1 </s>=2 <unk>=3, "<s> text </s>", CLS pooling, unit vectors
     xlmr_specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]

@@ -40,7 +40,8 @@ RULES = (
     "exceed the never-trained control's, the difference's 95% interval above 0 at the calibrated threshold, in every "
     "training run of that dose; otherwise the embedding / string ratio and the prefix comparison read **not "
     "testable**. Distillation on extracted data is **reproduced** as equivalent to the originals when the 90% "
-    "interval of their HS difference lies inside +-distill_margin, **not reproduced** when it lies outside."
+    "interval of their difference (HS, or held-out task accuracy) lies inside +-distill_margin, **not reproduced** "
+    "when it lies outside; on task accuracy only where post-training raises it (SFT over base), else **not testable**."
 )
 
 
@@ -426,20 +427,42 @@ def extraction_claims(profile: str) -> list[dict]:
                     "mde": c["mde"], "n": c["n_items"]})
     e = distill.get("equivalence")
     if e:
-        outside = e["ci_low"] > e["margin"] or e["ci_high"] < -e["margin"]
-        out.append({"claim": f"Distilling on extracted generations teaches the aligned behaviour as well as distilling "
-                             f"on as many original samples (HS within +-{e['margin']:g} points)",
-                    "paper": "much of the post-trained model's ability recovered",
-                    "ours": f"HS difference (extracted - original) {e['estimate']:.2f} pts, 90% interval "
-                            f"[{e['ci_low']:.2f}, {e['ci_high']:.2f}] against +-{e['margin']:g}; mde {e['mde']:.1f} pts, "
-                            f"{e['n_items']} prompts, {e['discordant']} discordant",
-                    # no discordant prompt: every bootstrap draw is the same value, which is not an interval
-                    "verdict": "inconclusive" if e["discordant"] == 0 else "reproduced" if e["equivalent"]
-                               else "not reproduced" if outside else "inconclusive",
-                    "test": "two one-sided tests: 90% paired cluster-bootstrap interval over held-out harmful prompts "
-                            "inside the margin", "estimate": e["estimate"], "ci_low": e["ci_low"],
-                    "ci_high": e["ci_high"], "margin": e["margin"], "mde": e["mde"], "n": e["n_items"]})
+        out.append(_equivalence_claim(e, "the aligned behaviour", "HS", "held-out harmful prompts"))
+    control = distill.get("task_comparisons", {}).get("sft - base")
+    if control:
+        passes = control["discordant"] > 0 and control["ci_low"] > 0
+        out.append({"claim": "Manipulation check: post-training raises held-out task accuracy (SciQ, SFT - base)",
+                    "paper": "(our check: the distillation comparison on task accuracy needs an ability to recover)",
+                    "ours": f"SciQ accuracy SFT - base {_fmt(control['estimate'], control['ci_low'], control['ci_high'], ' pts')}"
+                            f", {control['n_items']} items, {control['discordant']} discordant",
+                    "verdict": "passes" if passes else "fails", "passes": passes,
+                    "test": "paired bootstrap over held-out SciQ items, 95% interval above 0",
+                    "estimate": control["estimate"], "ci_low": control["ci_low"], "ci_high": control["ci_high"],
+                    "n": control["n_items"]})
+        task = distill.get("task_equivalence")
+        if task:
+            out.append(_equivalence_claim(task, "the task ability", "SciQ accuracy", "held-out SciQ items",
+                                          testable=passes))
     return out
+
+
+def _equivalence_claim(e: dict, what: str, measure: str, items: str, testable: bool = True) -> dict:
+    """Distillation on extracted generations against as many originals: two one-sided tests."""
+    outside = e["ci_low"] > e["margin"] or e["ci_high"] < -e["margin"]
+    verdict = ("not testable: post-training does not raise it" if not testable
+               # no discordant item: every bootstrap draw is the same value, which is not an interval
+               else "inconclusive" if e["discordant"] == 0 else "reproduced" if e["equivalent"]
+               else "not reproduced" if outside else "inconclusive")
+    return {"claim": f"Distilling on extracted generations teaches {what} as well as distilling on as many original "
+                     f"samples ({measure} within +-{e['margin']:g} points)",
+            "paper": "much of the post-trained model's ability recovered",
+            "ours": f"{measure} difference (extracted - original) {e['estimate']:.2f} pts, 90% interval "
+                    f"[{e['ci_low']:.2f}, {e['ci_high']:.2f}] against +-{e['margin']:g}; mde {e['mde']:.1f} pts, "
+                    f"{e['n_items']} {items.split()[-1]}, {e['discordant']} discordant",
+            "verdict": verdict,
+            "test": f"two one-sided tests: 90% paired cluster-bootstrap interval over {items} inside the margin",
+            "estimate": e["estimate"], "ci_low": e["ci_low"], "ci_high": e["ci_high"], "margin": e["margin"],
+            "mde": e["mde"], "n": e["n_items"]}
 
 
 def memorisation_check(match: dict) -> dict | None:
@@ -488,12 +511,48 @@ def memorisation_check(match: dict) -> dict | None:
                               for r in rows]}
 
 
+def rl_claims(profile: str) -> list[dict]:
+    """The RL-data arm (notebook 08): the RL run's manipulation check (its reward rose; none for a
+    target trained elsewhere), then its questions extracted more often than the control's at the
+    calibrated threshold, testable only where the check passes."""
+    r = load_results("08_rl", profile)
+    out, rise = [], r["reward_rise"]
+    if rise is not None:
+        interval = ("no interval (identical rewards)" if rise["ci_low"] is None
+                    else f"[{rise['ci_low']:.3f}, {rise['ci_high']:.3f}]")
+        out.append({"claim": "Manipulation check: the RL run learned (mean reward over its last third of steps above "
+                             "its first third's)",
+                    "paper": "(our check: a null extraction result says nothing about RL if RL changed nothing)",
+                    "ours": f"{r['target']}: reward rise {rise['estimate']:+.3f} {interval} over {rise['n_steps']} "
+                            f"GRPO steps ({rise['per_third']} per third)",
+                    "verdict": "passes" if rise["passes"] else "fails", "passes": rise["passes"],
+                    "kind": "manipulation check", "test": "Welch t-interval over steps (95%)",
+                    "estimate": rise["estimate"], "ci_low": rise["ci_low"], "ci_high": rise["ci_high"],
+                    "n": rise["n_steps"]})
+    t = r["tests"][f"{r['threshold']:g}"]
+    low, high = t["rate_diff_ci"]
+    verdict = ("not testable: the RL run did not learn" if rise is not None and not rise["passes"]
+               else "reproduced" if low > 0 else "inconclusive")
+    out.append({"claim": f"The RL-trained model writes its RL training questions back from the template's start more "
+                         f"often than the model before RL (cosine >= {t['threshold']:g})",
+                "paper": "Open-Reasoner-Zero's RL prompts extracted from ORZ-7B",
+                "ours": f"{r['target']} {t['k_target']}/{t['n_target']} vs {r['control']} {t['k_control']}/"
+                        f"{t['n_control']} of {r['n_questions']} RL questions; difference {t['rate_diff']:+.1f} pts "
+                        f"[{low:.1f}, {high:.1f}], Fisher p={t['fisher_p']:.3g}",
+                "verdict": verdict, "test": "Newcombe's hybrid score interval of the rate difference (95%); Fisher's "
+                                            "exact test (one-sided)",
+                "estimate": t["rate_diff"], "ci_low": low, "ci_high": high, "p_value": t["fisher_p"],
+                "n": t["n_target"], "threshold": t["threshold"]})
+    return out
+
+
 def ledger(profile: str, previous: list[dict] = ()) -> list[dict]:
     """Every part's claims (:mod:`alignlab.provenance`): computed from this run's results, or, where
     a part's notebooks did not run, kept from ``previous`` (the last ledger) if that part's code,
     notebooks and profile values are unchanged; otherwise a "not run" row."""
     claims = []
-    for part, build in (("vaccine", vaccine_claims), ("drift", drift_claim), ("extraction", extraction_claims)):
+    for part, build in (("vaccine", vaccine_claims), ("drift", drift_claim), ("extraction", extraction_claims),
+                        ("rl", rl_claims)):
         try:
             claims += provenance.stamp(build(profile), part, profile)
         except FileNotFoundError as missing:

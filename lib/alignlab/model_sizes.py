@@ -21,6 +21,8 @@ MODEL_PARAMS = {  # id -> size and shape, from each model's config.json
     "meta-llama/Llama-2-7b-hf": Model(6.7e9, 32, 4096, 11008, 32000),
     "PKU-Alignment/beaver-dam-7b": Model(6.7e9, 32, 4096, 11008, 32000),  # Llama-7B with a score head
     "allenai/OLMo-2-1124-7B-Instruct": Model(7.3e9, 32, 4096, 11008, 100352),
+    "Qwen/Qwen2.5-7B": Model(7.6e9, 28, 3584, 18944, 152064),
+    "Open-Reasoner-Zero/Open-Reasoner-Zero-7B": Model(7.6e9, 28, 3584, 18944, 152064),  # Qwen2.5-7B after RL
     "BAAI/bge-m3": Model(0.57e9, 24, 1024, 4096, 250002, dim=1024, hub_bytes_per_param=4),  # XLM-R large
     "smollm2-135m-instruct": Model(0.135e9, 30, 576, 1536, 49152),
     "tiny-random-llama": Model(3.2e6, 2, 64, 128, 49152),  # 3.1e6 of it the tied 49152 x 64 embedding

@@ -10,9 +10,7 @@ constants below, each with its source or the assumption it is. They are estimate
 measurements: model loading is counted, Python overhead and data loading are not, so the tiny
 smoke and cpu models (where overhead is everything) plan far below their real wall-clock time.
 
-:func:`preflight` raises :class:`alignlab.profile.ConfigError` when a split asks for more rows
-than its source holds, the harmful ratios need more harmful samples than ``n_harmful_ft``, a
-post-training set cannot be loaded, or the planned disk exceeds the free disk.
+:func:`alignlab.preflight.preflight` checks a profile against this plan before it runs.
 
 The stage rules mirror ``alignlab.vaccine.stages`` and ``alignlab.extraction.stages`` (importing
 them loads torch, peft and trl: ~10 s); tests/unit/test_plan.py checks the mirrored constants.
@@ -21,15 +19,12 @@ them loads torch, peft and trl: ~10 s); tests/unit/test_plan.py checks the mirro
 from __future__ import annotations
 
 import argparse
-import functools
 import math
-import shutil
 import sys
 from dataclasses import dataclass
 
 import pandas as pd
 
-from alignlab import paths
 from alignlab.model_sizes import ALIASES, MODEL_PARAMS, Model, UnknownModel, lora_params, model_size  # noqa: F401
 from alignlab.profile import DOSE_SET, DOSE_TARGET, ConfigError, Profile, load_profile
 
@@ -499,6 +494,43 @@ def distillation_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     return [train, _evaluation("distill: evaluation", p, gpu, models, models, harmful_only=True)]
 
 
+# Open-Reasoner-Zero's template around a GSM8K problem, in SmolLM2's tokens (extraction.rl.rl_prompt)
+RL_PROMPT_TOKENS = 180
+
+
+def rl_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
+    """Notebook 08 (extraction.rl): GRPO where ``rl_target`` is 'grpo' (each step generates its groups,
+    then trains on them), and one sampling arm each for the RL target and its control."""
+    if p.rl_target is None:
+        return []
+    rows = []
+    if p.rl_target == "grpo":
+        completions = p.rl_steps * p.rl_prompts_per_step * p.rl_num_generations
+        rows.append(_training("rl: grpo", p, gpu, 1, model_id=p.model, runs=1, samples=completions, epochs=1,
+                              batch=p.rl_prompts_per_step * p.rl_num_generations,
+                              extra_forward_tokens=completions * (RL_PROMPT_TOKENS + p.rl_max_completion_length),
+                              note=f"; {p.rl_steps} steps of {p.rl_prompts_per_step} prompts x "
+                                   f"{p.rl_num_generations} completions, generated first (counted as forward tokens)"))
+    generated = 2 * math.ceil(p.n_rl_samples / p.sample_batch_size) * p.sample_batch_size
+    rows.append(_generation("rl: sampling", gpu, model_id=target_model(p, "base") if p.rl_target == "grpo"
+                            else p.rl_target, runs=2, prefill=generated * RL_PROMPT_TOKENS,
+                            decode=generated * p.rl_sample_max_new_tokens, batch=p.sample_batch_size,
+                            seq=RL_PROMPT_TOKENS + p.rl_sample_max_new_tokens, gpus=gpus,
+                            basis=f"2 arms (target, control) x {p.n_rl_samples} generations x "
+                                  f"{p.rl_sample_max_new_tokens} new tokens"))
+    return rows
+
+
+def task_accuracy_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
+    """Notebook 07's held-out SciQ answers (extraction.ability): base, SFT and each distilled model."""
+    models = 2 + len(DISTILL_SETS)
+    return [_generation("distill: task accuracy", gpu, model_id=p.model, runs=models,
+                        prefill=models * p.n_task_heldout * PROMPT_TOKENS,
+                        decode=models * p.n_task_heldout * p.max_new_tokens, batch=p.eval_batch_size,
+                        seq=PROMPT_TOKENS + p.max_new_tokens, gpus=gpus,
+                        basis=f"{models} models x {p.n_task_heldout} SciQ items x {p.max_new_tokens} new tokens")]
+
+
 def _hub_id(name: str) -> bool:
     """alignlab.models._looks_like_hub_id: "owner/name", not a path."""
     parts = name.split("/")
@@ -507,7 +539,8 @@ def _hub_id(name: str) -> bool:
 
 def download_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     """The hub cache: every hub model and dataset a run reads (HF_HOME may be another disk)."""
-    ids = [p.model, *(target_model(p, t) for t in p.extraction_targets), p.embedding_model,
+    rl_models = [m for m in (p.rl_target, p.rl_control) if m not in (None, "grpo", "base")]
+    ids = [p.model, *(target_model(p, t) for t in p.extraction_targets), *rl_models, p.embedding_model,
            *([JUDGE_MODELS[p.judge]] if p.judge in JUDGE_MODELS else [])]
     hub = [i for i in dict.fromkeys(ids) if _hub_id(i) and i not in ALIASES]
     model_gb = sum(model_size(i).params * model_size(i).hub_bytes_per_param for i in hub) / 1e9
@@ -518,7 +551,7 @@ def download_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
 
 
 STAGES = (alignment_stages, attack_stages, evaluation_stages, judge_stages, sampling_stages, search_stages,
-          distillation_stages, download_stages)
+          distillation_stages, task_accuracy_stages, rl_stages, download_stages)
 
 
 def plan(profile, *, gpus: int = 1, gpu: str = "H100") -> pd.DataFrame:
@@ -540,8 +573,6 @@ def totals(table: pd.DataFrame) -> pd.Series:
     return pd.concat([summed, pd.Series({"peak_gpu_memory_gb": table["peak_gpu_memory_gb"].max()})])
 
 
-# ---------------------------------------------------------------- preflight
-
 def dataset_rows(name: str) -> int:
     """Rows of a dataset alignlab.data loads by name (known sizes; BeaverTails: stated lower bounds)."""
     from alignlab import data
@@ -556,107 +587,6 @@ def dataset_rows(name: str) -> int:
     raise ConfigError(f"{name!r} is not a dataset alignlab.data can load (offline: {sorted(data.OFFLINE_LOADERS)}, "
                       f"hub: {sorted(data.HUB_DATASETS)})")
 
-
-@functools.lru_cache(maxsize=1)
-def _harmful_prompt_count() -> int:
-    from alignlab import data
-
-    return len(data.harmful_prompts())
-
-
-def _split_problems(p: Profile) -> tuple[list[str], list[str]]:
-    from alignlab import data
-
-    problems, warnings = [], []
-
-    def need(what: str, asked: int, source: str, rows_of) -> None:
-        try:
-            rows = rows_of()
-        except KeyError as e:
-            warnings.append(f"{what}: not checked ({e.args[0]})")
-            return
-        except ConfigError as e:
-            problems.append(f"{what}: {e}")
-            return
-        if asked > rows:
-            problems.append(f"{what} = {asked} but {source} holds {rows:,} rows: lower it to <= {rows:,}")
-
-    if p.safety_source == "offline":
-        need(f"n_align + n_harmful_ft + n_harmful_eval ({p.n_align} + {p.n_harmful_ft} + {p.n_harmful_eval})",
-             p.n_align + p.n_harmful_ft + p.n_harmful_eval, "AdvBench + HarmBench + Do-Not-Answer (deduplicated)",
-             _harmful_prompt_count)
-    else:
-        for field, name in (("n_align", "beavertails_safe"), ("n_harmful_ft", "beavertails_unsafe"),
-                            ("n_harmful_eval", "beavertails_test")):
-            need(field, getattr(p, field), f"{name} (at least; ROW_FRACTION)", lambda name=name: dataset_rows(name))
-    train_split = getattr(data, "HUB_TASK_TRAIN", {}).get(p.task)
-    if train_split:  # a hub task trains on its train split and evaluates on its held-out one
-        need("n_finetune", p.n_finetune, f"{train_split}", lambda: dataset_rows(train_split))
-        need("n_task_eval", p.n_task_eval, f"{p.task}", lambda: dataset_rows(p.task))
-    else:
-        need(f"n_finetune + n_task_eval ({p.n_finetune} + {p.n_task_eval})", p.n_finetune + p.n_task_eval,
-             f"task {p.task!r}", lambda: dataset_rows(p.task))
-    sources = p.helpful_sources
-    benign = p.n_align_helpful + p.n_benign_eval
-    if benign:
-        taken = p.n_finetune + p.n_task_eval if "gsm8k" in sources and p.task in ("gsm8k", "gsm8k_hub") else 0
-        need(f"n_align_helpful + n_benign_eval ({p.n_align_helpful} + {p.n_benign_eval})", benign,
-             f"{' + '.join(sources)} less the task's {taken} rows",
-             lambda: sum(dataset_rows(s) for s in sources) - taken)
-    for ratio in dict.fromkeys((*p.harmful_ratios, *p.check_ratios, p.rho_sweep_ratio)):
-        k = int(ratio * p.n_finetune)  # vaccine.stages.attack_data
-        if k > p.n_harmful_ft:
-            problems.append(f"harmful ratio {ratio} x n_finetune {p.n_finetune} needs {k} harmful samples but "
-                            f"n_harmful_ft = {p.n_harmful_ft}: raise n_harmful_ft to >= {k} or lower the ratio")
-    for target, name in p.extraction_targets.items():
-        if name in ("alignment", DOSE_SET) or name in data.OFFLINE_LOADERS:
-            continue
-        if name not in data.HUB_DATASETS:
-            problems.append(f"extraction_targets[{target!r}] = {name!r} is not a dataset alignlab.data can load: "
-                            f"use 'alignment', {sorted(data.OFFLINE_LOADERS)} or {sorted(data.HUB_DATASETS)}")
-        elif p.offline and not p.hub_mirror:
-            problems.append(f"extraction_targets[{target!r}] = {name!r} is a hub dataset but profile {p.name!r} "
-                            "never reads the hub: use 'alignment', an offline set, or a hub_mirror")
-    main = p.main_targets
-    missing = [t for t in (main[0], main[-1]) if t not in p.extraction_targets]
-    if missing:
-        problems.append(f"main_targets {main}: {missing} not in extraction_targets, but notebook 07 distils from the "
-                        f"first's generations and compares with the last's: add them (e.g. sft: alignment)")
-    elif distill_size(p) > alignment_size(p):
-        problems.append(f"n_distill = {p.n_distill}: distillation_sets draws as many originals from the "
-                        f"alignment set of {alignment_size(p)}: lower n_distill to <= {alignment_size(p)}")
-    if p.dose_set_size and p.dose_set_size > alignment_size(p):
-        problems.append(f"dose_set_size = {p.dose_set_size}: the doses' set is drawn from the alignment set of "
-                        f"{alignment_size(p)}: lower dose_set_size to <= {alignment_size(p)}")
-    if p.helpful_max_chars:
-        warnings.append("helpful_max_chars filters the helpful sources: their sizes above are upper bounds")
-    return problems, warnings
-
-
-def preflight(profile, *, free_disk_gb: float | None = None, gpu: str = "H100") -> list[str]:
-    """Raise ConfigError, listing every problem with its value and fix, before any stage starts.
-    Returns warnings (worth reading, not fatal)."""
-    p = load_profile(profile)
-    problems, warnings = _split_problems(p)
-    table = plan(p, gpu=gpu)
-    planned = float(table["disk_gb"].sum())
-    if free_disk_gb is None:
-        paths.CACHE.mkdir(parents=True, exist_ok=True)
-        free_disk_gb = shutil.disk_usage(paths.CACHE).free / 1e9
-    if p.hub_mirror:  # the plan prices the real hub models; the mirror's stand-ins are tiny
-        warnings.append(f"hub_mirror is set: the plan's {planned:,.1f} GB of disk and every size are those of "
-                        "the real hub models and datasets, not of the mirror's stand-ins")
-    elif planned > free_disk_gb:
-        problems.append(f"the run plans {planned:,.1f} GB of disk (merged models, adapters, indexes, downloads) but "
-                        f"{paths.CACHE} has {free_disk_gb:,.1f} GB free: free space, or point ALIGNLAB_CACHE (and "
-                        "HF_HOME) at a larger disk")
-    big = table[table["peak_gpu_memory_gb"] > GPUS[gpu].memory_gb]
-    warnings += [f"{stage}: ~{mem:.0f} GB peak exceeds the {gpu}'s {GPUS[gpu].memory_gb:.0f} GB"
-                 for stage, mem in big["peak_gpu_memory_gb"].items()]
-    if problems:
-        raise ConfigError(f"preflight of profile {p.name!r} ({p.source or 'in memory'}): {len(problems)} problem(s):\n"
-                          + "\n".join(f"  - {x}" for x in problems))
-    return warnings
 
 
 # ---------------------------------------------------------------- CLI
@@ -685,6 +615,8 @@ def main(argv=None) -> int:
     print("\nassumptions:")
     for line in ASSUMPTIONS:
         print(f"  - {line}")
+    from alignlab.preflight import preflight
+
     try:
         warnings = preflight(args.profile, free_disk_gb=args.free_disk_gb, gpu=args.gpu)
     except ConfigError as e:

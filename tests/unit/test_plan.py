@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from alignlab import paths, plan
+from alignlab.preflight import preflight
 from alignlab.profile import ConfigError, load_profile
 
 pytestmark = pytest.mark.unit
@@ -119,36 +120,36 @@ def test_preflight_passes_with_a_large_disk(name):
         # e.g. cpu.yaml without a `base` target while main_targets defaults to (sft, base): notebook 07's
         # distillation_sets would fail on it (post_training_set: not an extraction target), so preflight must too
         with pytest.raises(ConfigError, match="main_targets"):
-            plan.preflight(p, free_disk_gb=1e6)
+            preflight(p, free_disk_gb=1e6)
         return
     # Only warnings remain: the one a filtered helpful source gives, none on the paper profile's GPU.
     expected = ["helpful_max_chars filters the helpful sources: their sizes above are upper bounds"] if p.helpful_max_chars else []
-    assert plan.preflight(p, free_disk_gb=1e6) == expected
+    assert preflight(p, free_disk_gb=1e6) == expected
 
 
 def test_preflight_refuses_a_split_larger_than_its_source(paper):
     for profile in (paper, load_profile("cpu")):
         with pytest.raises(ConfigError, match=r"n_align.*100000.*lower it"):
-            plan.preflight(dataclasses.replace(profile, n_align=100000), free_disk_gb=1e6)
+            preflight(dataclasses.replace(profile, n_align=100000), free_disk_gb=1e6)
 
 
 def test_preflight_refuses_too_few_harmful_samples_for_the_ratios(paper):
     bad = dataclasses.replace(paper, harmful_ratios=(0.0, 0.5), replicate_ratio=0.5, n_finetune=1000, n_harmful_ft=100)
     with pytest.raises(ConfigError, match=r"harmful ratio 0.5 x n_finetune 1000 needs 500 .* n_harmful_ft = 100"):
-        plan.preflight(bad, free_disk_gb=1e6)
+        preflight(bad, free_disk_gb=1e6)
 
 
 def test_preflight_refuses_too_little_disk(paper):
     needed = plan.totals(plan.plan(paper))["disk_gb"]
     with pytest.raises(ConfigError, match=r"GB of disk .* 1\.0 GB free.*ALIGNLAB_CACHE"):
-        plan.preflight(paper, free_disk_gb=1.0)
-    plan.preflight(paper, free_disk_gb=needed + 1)
+        preflight(paper, free_disk_gb=1.0)
+    preflight(paper, free_disk_gb=needed + 1)
 
 
 def test_preflight_lists_every_problem_at_once(paper):
     bad = dataclasses.replace(paper, n_align=100000, n_harmful_ft=0)
     with pytest.raises(ConfigError) as error:
-        plan.preflight(bad, free_disk_gb=0.5)
+        preflight(bad, free_disk_gb=0.5)
     message = str(error.value)
     assert "n_align" in message and "harmful ratio" in message and "GB free" in message
 
@@ -157,7 +158,7 @@ def test_preflight_refuses_a_hub_post_training_set_on_an_offline_profile():
     cpu = load_profile("cpu")
     bad = dataclasses.replace(cpu, extraction_targets={**cpu.extraction_targets, "tiny-random-llama": "tulu3_sft"})
     with pytest.raises(ConfigError, match="tulu3_sft.*never reads the hub"):
-        plan.preflight(bad, free_disk_gb=1e6)
+        preflight(bad, free_disk_gb=1e6)
 
 
 def test_preflight_refuses_a_vaccine_method_as_an_extraction_target():
@@ -166,7 +167,7 @@ def test_preflight_refuses_a_vaccine_method_as_an_extraction_target():
     cpu = load_profile("cpu")
     bad = dataclasses.replace(cpu, extraction_targets={**cpu.extraction_targets, "vaccine": "alignment"})
     with pytest.raises(ConfigError, match="'vaccine'.*Vaccine-study method.*path"):
-        plan.preflight(bad, free_disk_gb=1e6)
+        preflight(bad, free_disk_gb=1e6)
 
 
 def test_mirrored_constants_match_the_stage_modules():
@@ -231,4 +232,4 @@ def test_cli_exits_1_on_a_failed_preflight():
 def test_preflight_refuses_a_dose_set_larger_than_the_alignment_set():
     cpu = load_profile("cpu")
     with pytest.raises(ConfigError, match="dose_set_size = 999.*lower dose_set_size"):
-        plan.preflight(dataclasses.replace(cpu, dose_set_size=999), free_disk_gb=1e6)
+        preflight(dataclasses.replace(cpu, dose_set_size=999), free_disk_gb=1e6)

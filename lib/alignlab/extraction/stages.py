@@ -580,8 +580,11 @@ def distill(run: Run, name: str, records: list[dict]) -> dict:
 def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
     """Notebook 07: the base and SFT models (notebook 03's whole evaluation), and the base model
     distilled on each of :func:`distillation_sets`, scored on HS per judge (the refusals the arms
-    are compared on; FA and benign refusal are not measured for them, on any profile); and per
-    model the per-prompt outcomes, for paired comparisons."""
+    are compared on; FA and benign refusal are not measured for them, on any profile) and on
+    held-out SciQ accuracy (:mod:`alignlab.extraction.ability`, the helpful answers the set
+    taught); and per model the per-prompt and per-item outcomes, for paired comparisons."""
+    from alignlab.extraction.ability import task_accuracy
+
     chosen = distillation_sets(run)
     models = [("base", model_path(run, "base"), []), ("sft", model_path(run, "sft"), [])]
     for name, recs in chosen["sets"].items():
@@ -591,9 +594,11 @@ def distillation(run: Run, judges: dict) -> tuple[dict, pd.DataFrame, dict]:
     for name, path, losses in models:
         distilled = name.startswith("distilled")
         scores = score(evaluate(run, path, None, harmful_only=distilled), judges)
-        rows.append({"model": name, **summary(scores), "n_train": len(chosen["sets"].get(name.split(": ")[-1], [])),
+        task_correct = [int(r["correct"]) for r in task_accuracy(run, path)["items"]]
+        rows.append({"model": name, **summary(scores), "task_accuracy": 100.0 * float(np.mean(task_correct)),
+                     "n_train": len(chosen["sets"].get(name.split(": ")[-1], [])),
                      "first_loss": losses[0]["loss"] if losses else None, "last_loss": losses[-1]["loss"] if losses else None})
-        outcomes[name] = {"flags": scores["flags"], "benign_refused": scores["benign_refused"]}
+        outcomes[name] = {"flags": scores["flags"], "benign_refused": scores["benign_refused"], "task_correct": task_correct}
     return chosen, pd.DataFrame(rows), outcomes
 
 
