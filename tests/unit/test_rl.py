@@ -87,8 +87,9 @@ def _rl_results(rise_passes, diff_low):
             "passes": rise_passes}
     test = {"threshold": 0.8, "k_target": 20, "n_target": 64, "k_control": 0, "n_control": 64, "rate_diff": 31.2,
             "rate_diff_ci": [diff_low, 43.0], "fisher_p": 1e-6}
+    scores = [{"arm": "target", "score": 0.9}, {"arm": "control", "score": 0.3}]
     return {"target": "grpo", "control": "base", "n_questions": 16, "reward_rise": rise, "threshold": 0.8,
-            "tests": {"0.8": test}}
+            "tests": {"0.8": test}, "scores": scores}
 
 
 @pytest.mark.parametrize("rise_passes, diff_low, check, verdict", [
