@@ -88,12 +88,14 @@ def measurements(profile: str) -> pd.DataFrame:
 
 def _items(stage: str, folder) -> int | None:
     """What a stage's time is divided by where runs of one family differ in size: the generations of
-    a sampling arm, the optimizer steps of an alignment (the extraction doses train for more epochs)."""
+    a sampling arm, the optimizer steps of an alignment (the extraction doses train for more epochs)
+    or of a GRPO run."""
     store = folder / "generations.jsonl"
-    if stage == "samples" and store.exists():
+    if stage in ("samples", "rl_samples") and store.exists():
         return sum(1 for line in store.open() if line.strip())
-    losses = (read_json(folder / "done.json") or {}).get("losses") if stage == "align" else None
-    return losses[-1]["step"] if losses else None
+    done = read_json(folder / "done.json") or {}
+    steps = done.get("losses") if stage == "align" else done.get("rewards") if stage == "rl" else None
+    return steps[-1]["step"] if steps else None
 
 
 def _family(stage: str) -> tuple[str, str | None, str] | None:
@@ -121,7 +123,9 @@ def cold_cost(profile: str) -> pd.DataFrame:
         times = measured[(measured["stage"] == stage) & (chosen if variant else True)]
         if stage == "samples":
             seconds = times["seconds"] / times["items"] * _arm_size(p, family)
-        elif stage == "align":  # per step, times the steps of one of the family's runs
+        elif stage == "rl_samples":
+            seconds = times["seconds"] / times["items"] * p.n_rl_samples
+        elif stage in ("align", "rl"):  # per step, times the steps of one of the family's runs
             seconds = times["seconds"] / times["items"] * planned.loc[family, "optimizer_steps"] / runs
         else:
             seconds = times["seconds"]

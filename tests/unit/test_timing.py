@@ -97,3 +97,19 @@ def test_cold_cost_uses_clean_medians_times_the_planned_runs(tmp_path, monkeypat
     assert written["by_notebook"]["02_attack"] is None and written["total_minutes"] is None
     assert "attack: grid" in written["unmeasured"]
     json.loads((tmp_path / "results/smoke/stage_times.json").read_text())  # valid JSON: no NaN
+
+
+def test_the_rl_arm_is_timed_per_grpo_step_and_per_generation(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    p = load_profile("smoke")
+    for key, (seconds, steps) in {"short": (60, 1), "long": (240, 4)}.items():  # 60 s a step, whatever the run
+        _timing("rl", key, seconds, done={"rewards": [{"step": s + 1, "reward": 0.0} for s in range(steps)]})
+    for key, (seconds, n) in {"half": (30, 3), "whole": (60, 6)}.items():  # 10 s a generation
+        _timing("rl_samples", key, seconds)
+        (paths.CACHE / "smoke/rl_samples" / key / "generations.jsonl").write_text("{}\n" * n)
+    rows = timing.cold_cost("smoke").set_index("stage")
+    assert rows.loc["rl: grpo", "notebook"] == "08_rl"
+    assert rows.loc["rl: grpo", "median_minutes"] == pytest.approx(60 * p.rl_steps / 60)
+    assert rows.loc["rl: sampling", "median_minutes"] == pytest.approx(10 * p.n_rl_samples / 60)
+    assert rows.loc["rl: sampling", "cold_minutes"] == pytest.approx(2 * 10 * p.n_rl_samples / 60)
