@@ -596,7 +596,6 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="cpu", help="a profile name in configs/ or a YAML path")
     parser.add_argument("--gpus", type=int, default=1, help="GPUs for the data-parallel stages")
     parser.add_argument("--gpu", default="H100", choices=sorted(GPUS))
-    parser.add_argument("--free-disk-gb", type=float, default=None, help="default: free space of the cache folder")
     args = parser.parse_args(argv)
     table = plan(args.profile, gpus=args.gpus, gpu=args.gpu)
     shown = table.drop(columns=["basis"])
@@ -615,16 +614,7 @@ def main(argv=None) -> int:
     print("\nassumptions:")
     for line in ASSUMPTIONS:
         print(f"  - {line}")
-    from alignlab.preflight import preflight
-
-    try:
-        warnings = preflight(args.profile, free_disk_gb=args.free_disk_gb, gpu=args.gpu)
-    except ConfigError as e:
-        print(f"\npreflight: FAILED\n{e}")
-        return 1
-    for w in warnings:
-        print(f"preflight warning: {w}")
-    print("\npreflight: ok")
+    print(f"\nbefore running it: python -m alignlab.preflight --profile {args.profile} --gpu {args.gpu}")
     return 0
 
 

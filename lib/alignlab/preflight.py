@@ -2,13 +2,16 @@
 within the rows its source holds, enough harmful samples for the harmful ratios, every post-training
 set loadable, and the planned disk (:func:`alignlab.plan.plan`) within the free disk.
 
+    python -m alignlab.preflight --profile paper [--gpu H100] [--free-disk-gb N]
     preflight("paper")   # raises ConfigError listing every problem, with its value and fix
 """
 
 from __future__ import annotations
 
+import argparse
 import functools
 import shutil
+import sys
 
 from alignlab import paths
 from alignlab.plan import GPUS, alignment_size, dataset_rows, distill_size, plan
@@ -114,3 +117,24 @@ def preflight(profile, *, free_disk_gb: float | None = None, gpu: str = "H100") 
         raise ConfigError(f"preflight of profile {p.name!r} ({p.source or 'in memory'}): {len(problems)} problem(s):\n"
                           + "\n".join(f"  - {x}" for x in problems))
     return warnings
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="cpu", help="a profile name in configs/ or a YAML path")
+    parser.add_argument("--gpu", default="H100", choices=sorted(GPUS))
+    parser.add_argument("--free-disk-gb", type=float, default=None, help="default: free space of the cache folder")
+    args = parser.parse_args(argv)
+    try:
+        warnings = preflight(args.profile, free_disk_gb=args.free_disk_gb, gpu=args.gpu)
+    except ConfigError as e:
+        print(f"preflight: FAILED\n{e}")
+        return 1
+    for w in warnings:
+        print(f"preflight warning: {w}")
+    print("preflight: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

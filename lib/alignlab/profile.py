@@ -154,8 +154,9 @@ class Profile:
     distill_epochs: int = _f(**POSITIVE)
     n_distill: int = _f(default=8, **POSITIVE, doc="samples per distillation arm")
     distill_margin: float = _f(default=10.0, **RATE,
-                               doc="HS points within which distilling on extracted generations counts as "
-                                   "equivalent to distilling on the originals (two one-sided tests)")
+                               doc="points (of HS, and of held-out task accuracy) within which distilling on "
+                                   "extracted generations counts as equivalent to distilling on the originals "
+                                   "(two one-sided tests)")
     n_task_heldout: int = _f(default=200, **POSITIVE, doc="held-out SciQ items the distilled models are scored on "
                              "(task accuracy: the ability post-training taught)")
     # the RL-data arm (08; alignlab.extraction.rl)

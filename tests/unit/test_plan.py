@@ -213,20 +213,24 @@ def test_checkpoint_writes_follow_save_steps(paper, paper_plan):
     assert often["gpu_hours_1"].sum() > paper_plan["gpu_hours_1"].sum()  # the writes take time
 
 
-def test_cli_prints_the_plan_and_preflight_ok():
+def test_cli_prints_the_plan_and_names_the_preflight():
     done = subprocess.run([sys.executable, "-m", "alignlab.plan", "--profile", "smoke"],
                           capture_output=True, text=True, timeout=60, cwd=paths.ROOT)
     assert done.returncode == 0, done.stderr
     assert "align: vaccine" in done.stdout and "total" in done.stdout and "assumptions:" in done.stdout
     assert "checkpoint disk:" in done.stdout
-    assert done.stdout.rstrip().endswith("preflight: ok")
+    assert done.stdout.rstrip().endswith("python -m alignlab.preflight --profile smoke --gpu H100")
 
 
-def test_cli_exits_1_on_a_failed_preflight():
-    done = subprocess.run([sys.executable, "-m", "alignlab.plan", "--profile", "smoke", "--free-disk-gb", "0"],
-                          capture_output=True, text=True, timeout=60, cwd=paths.ROOT)
-    assert done.returncode == 1
-    assert "preflight: FAILED" in done.stdout
+def test_preflight_cli_says_ok_or_exits_1_on_a_failed_check():
+    def preflight_cli(*extra):
+        return subprocess.run([sys.executable, "-m", "alignlab.preflight", "--profile", "smoke", *extra],
+                              capture_output=True, text=True, timeout=60, cwd=paths.ROOT)
+
+    done = preflight_cli()
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("preflight: ok"), done.stderr
+    failed = preflight_cli("--free-disk-gb", "0")
+    assert failed.returncode == 1 and "preflight: FAILED" in failed.stdout
 
 
 def test_preflight_refuses_a_dose_set_larger_than_the_alignment_set():
