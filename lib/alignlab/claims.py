@@ -41,7 +41,10 @@ RULES = (
     "training run of that dose; otherwise the embedding / string ratio and the prefix comparison read **not "
     "testable**. Distillation on extracted data is **reproduced** as equivalent to the originals when the 90% "
     "interval of their difference (HS, or held-out task accuracy) lies inside +-distill_margin, **not reproduced** "
-    "when it lies outside; on task accuracy only where post-training raises it (SFT over base), else **not testable**."
+    "when it lies outside; on task accuracy only where post-training raises it (SFT over base), else **not testable**. "
+    "The RL arm's check: a run trained here must raise its reward (last third of its steps against the first, Welch "
+    "interval above 0), else its extraction row reads **not testable**; that row is **reproduced** when the interval "
+    "of the rate difference lies above 0."
 )
 
 
