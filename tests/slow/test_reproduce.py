@@ -1,5 +1,5 @@
 """`make reproduce` itself, end to end on the smoke profile: killed with SIGKILL in the middle of
-the attack and again in the middle of sampling, then run again, it finishes with the same results
+the attack, of sampling and of the RL arm's GRPO, then run again, it finishes with the same results
 JSONs and claims as an uninterrupted run into a separate cache. The two runs share only the seed,
 so the comparison is also the determinism check of whole runs. A hub token in the environment is
 written nowhere."""
@@ -16,7 +16,7 @@ from alignlab import paths
 
 FAKE_TOKEN = "hf_alignlabTestTokenThatMustNeverBeWritten"  # a hub token in the environment, as on a GPU box
 RUN_TIMEOUT = 900  # seconds; a whole smoke run takes about 4 minutes on 2 cores
-KILL_POINTS = ("smoke/attack/*/done.json", "smoke/samples/*/generations.jsonl")  # mid-02, mid-05
+KILL_POINTS = ("smoke/attack/*/done.json", "smoke/samples/*/generations.jsonl", "smoke/rl/*/trainer")  # 02, 05, 08
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,8 @@ def test_killed_reproduce_finishes_with_the_results_of_an_uninterrupted_run(tmp_
     run(tmp_path / "whole")
     run(tmp_path / "killed", kill_at=KILL_POINTS)
     whole, killed = results(tmp_path / "whole"), results(tmp_path / "killed")
-    assert len(whole) == 9 and whole.keys() == killed.keys()  # 8 notebooks + claims.json
+    notebooks = len(list(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")))
+    assert len(whole) == notebooks + 1 and whole.keys() == killed.keys()  # each notebook's results + claims.json
     for name in whole:
         assert whole[name] == killed[name], f"{name} differs after kill-and-resume"
     log = (tmp_path / "killed" / "make.log").read_text()

@@ -187,7 +187,7 @@ def train_grpo(p, records: list[dict], out: Path) -> None:
         num_generations=s["num_generations"], max_completion_length=s["max_completion_length"],
         temperature=1.0, top_p=1.0, beta=0.0, logging_steps=1,
         # TRL's defaults generate without a KV cache, under activation checkpointing: 3x slower on the CPU
-        use_cache=True, gradient_checkpointing=False, save_strategy="steps", save_steps=10,
+        use_cache=True, gradient_checkpointing=False, save_strategy="steps", save_steps=p.save_steps,
         save_total_limit=1, report_to=[], seed=s["seed"], data_seed=s["seed"], bf16=s["bf16"],
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=False,
     )
