@@ -44,7 +44,7 @@ RULES = (
     "when it lies outside; on task accuracy only where post-training raises it (SFT over base), else **not testable**. "
     "The RL arm's check: a run trained here must raise its reward (last third of its steps against the first, Welch "
     "interval above 0), else its extraction row reads **not testable**; that row is **reproduced** when the interval "
-    "of the rate difference lies above 0."
+    "of the rate difference lies above 0, **not reproduced** when below."
 )
 
 
@@ -536,7 +536,7 @@ def rl_claims(profile: str) -> list[dict]:
     low, high = t["rate_diff_ci"]
     mean = {arm: float(np.mean([s["score"] for s in r["scores"] if s["arm"] == arm])) for arm in ("target", "control")}
     verdict = ("not testable: the RL run did not learn" if rise is not None and not rise["passes"]
-               else "reproduced" if low > 0 else "inconclusive")
+               else "reproduced" if low > 0 else "not reproduced" if high < 0 else "inconclusive")
     out.append({"claim": f"The RL-trained model writes its RL training questions back from the template's start more "
                          f"often than the model before RL (cosine >= {t['threshold']:g})",
                 "paper": "Open-Reasoner-Zero's RL prompts extracted from ORZ-7B",

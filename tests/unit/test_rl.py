@@ -86,7 +86,7 @@ def _rl_results(rise_passes, diff_low):
     rise = {"estimate": 0.2, "ci_low": 0.1 if rise_passes else -0.1, "ci_high": 0.3, "n_steps": 16, "per_third": 5,
             "passes": rise_passes}
     test = {"threshold": 0.8, "k_target": 20, "n_target": 64, "k_control": 0, "n_control": 64, "rate_diff": 31.2,
-            "rate_diff_ci": [diff_low, 43.0], "fisher_p": 1e-6}
+            "rate_diff_ci": [diff_low, diff_low + 23.0], "fisher_p": 1e-6}
     scores = [{"arm": "target", "score": 0.9}, {"arm": "control", "score": 0.3}]
     return {"target": "grpo", "control": "base", "n_questions": 16, "reward_rise": rise, "threshold": 0.8,
             "tests": {"0.8": test}, "scores": scores}
@@ -95,6 +95,7 @@ def _rl_results(rise_passes, diff_low):
 @pytest.mark.parametrize("rise_passes, diff_low, check, verdict", [
     (True, 20.0, "passes", "reproduced"),
     (True, -2.0, "passes", "inconclusive"),
+    (True, -60.0, "passes", "not reproduced"),  # the control writes them back more often
     (False, 20.0, "fails", "not testable: the RL run did not learn"),
 ])
 def test_the_rl_claim_is_gated_by_the_reward_check(monkeypatch, rise_passes, diff_low, check, verdict):
