@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from alignlab.claims import _fmt, paired_over_samples
+from alignlab.vaccine.verdicts import fmt_interval, paired_over_samples
 from alignlab.profile import setup_run
 from alignlab.vaccine.stages import ALIGNED, attack
 
@@ -46,7 +46,7 @@ def main():
     for name, (a, b) in pairs.items():
         diffs = hed[a] - hed[b]
         mean, low, high, p_value = paired_over_samples(diffs)
-        print(f"  {name:40s} {_fmt(mean, low, high)}, Wilcoxon p={p_value:.3f}, "
+        print(f"  {name:40s} {fmt_interval(mean, low, high)}, Wilcoxon p={p_value:.3f}, "
               f"{mean / hed[b].sum() * len(diffs):+.1%} of the second model's HED")
 
 

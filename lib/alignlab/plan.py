@@ -531,6 +531,31 @@ def task_accuracy_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
                         basis=f"{models} models x {p.n_task_heldout} SciQ items x {p.max_new_tokens} new tokens")]
 
 
+def extras_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
+    """``make extras`` (notebook 09), beyond what ``make reproduce`` already trains: the candidate rhos'
+    alignments, the grid cells outside the main grid, and each candidate's validation answers."""
+    rhos = [r for r in dict.fromkeys(p.rho_candidates) if r not in (0, p.rho, *p.rhos)]
+    cells = [run for run in dict.fromkeys((m, r, p.seeds[0]) for m in p.grid_methods for r in p.grid_ratios)
+             if run not in grid_runs(p)]
+    n = p.n_rho_validation
+    validation = _generation("extras: rho validation", gpu, model_id=p.model, runs=len(p.rho_candidates),
+                             prefill=len(p.rho_candidates) * 2 * n * (PROMPT_TOKENS + p.max_length),
+                             decode=len(p.rho_candidates) * 2 * n * p.max_new_tokens, batch=p.eval_batch_size,
+                             seq=PROMPT_TOKENS + p.max_new_tokens,
+                             basis=f"{len(p.rho_candidates)} rhos x {2 * n} held-out samples: a loss forward and "
+                                   f"{p.max_new_tokens} new tokens")
+    common = dict(model_id=p.model, samples=alignment_size(p), epochs=p.align_epochs, batch=p.batch_size)
+    return [
+        _training("extras: align rho candidates", p, gpu, gpus, runs=len(rhos), passes=VACCINE_PASSES,
+                  note=f"; rhos {rhos} (the others are trained by make reproduce)", **common),
+        _training("extras: attack grid", p, gpu, gpus, runs=len(cells), model_id=p.model, samples=p.n_finetune,
+                  epochs=p.finetune_epochs, batch=p.finetune_batch_size,
+                  note=f"; {len(cells)} (method, ratio) cells outside the main grid"),
+        _evaluation("extras: evaluate grid", p, gpu, len(cells), 0, gpus),
+        validation,
+    ]
+
+
 def _hub_id(name: str) -> bool:
     """alignlab.models._looks_like_hub_id: "owner/name", not a path."""
     parts = name.split("/")
@@ -551,7 +576,7 @@ def download_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
 
 
 STAGES = (alignment_stages, attack_stages, evaluation_stages, judge_stages, sampling_stages, search_stages,
-          distillation_stages, task_accuracy_stages, rl_stages, download_stages)
+          distillation_stages, task_accuracy_stages, rl_stages, download_stages, extras_stages)
 
 
 def plan(profile, *, gpus: int = 1, gpu: str = "H100") -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Run profiles: ``configs/<profile>.yaml`` loaded into a frozen, validated :class:`Profile`.
 
 A profile file names itself (``profile``), may ``inherits`` another profile, and holds its values in
-sections (:data:`SECTIONS`: run, data, align, attack, eval, rho_sweep, extraction), each a mapping of
+sections (:data:`SECTIONS`: run, data, align, attack, eval, rho_sweep, extras, extraction, rl), each a mapping of
 :class:`Profile` fields. An unknown key, a key in the wrong section, a missing one, a wrong type or
 an out-of-range value fails at load time with an error that names the key, the file and the fix,
 before any work starts. Notebooks take only the profile's
@@ -66,6 +66,8 @@ SECTIONS = {
                "vlguard_ratio", "drift_every", "n_drift"),
     "eval": ("judge", "max_new_tokens", "task_max_new_tokens", "eval_batch_size"),
     "rho_sweep": ("rhos", "rho_sweep_ratio"),
+    "extras": ("grid_ratios", "grid_methods", "rho_candidates", "n_rho_validation", "rho_loss_margin", "rho_hs_margin",
+               "rho_refusal_margin"),
     "extraction": ("embedding_model", "extraction_targets", "prefixes", "n_samples", "n_samples_secondary",
                    "main_targets", "sample_batch_size", "sample_max_new_tokens", "thresholds", "threshold",
                    "calibration_source", "n_calibration", "distill_epochs", "n_distill", "distill_margin",
@@ -137,6 +139,18 @@ class Profile:
     # rho sweep (04)
     rhos: tuple[float, ...] = _f(**COUNT)
     rho_sweep_ratio: float = _f(**FRACTION)
+    # the second target (make extras, notebook 09): the paper's grid and rho chosen on alignment data
+    grid_ratios: tuple[float, ...] = _f(default=(), **FRACTION, doc="the paper's grid: each of grid_methods attacked "
+                                        "at each ratio with the first run seed (single runs)")
+    grid_methods: tuple[str, ...] = _f(default=("sft", "vaccine"), choices=("sft", "vaccine", "random_vaccine", "kl",
+                                                                             "ewc", "vlguard"))
+    rho_candidates: tuple[float, ...] = _f(default=(), **COUNT, doc="rhos whose alignments are compared on held-out "
+                                           "alignment data (0: SFT, the reference)")
+    n_rho_validation: int = _f(default=100, **POSITIVE, doc="held-out harmful prompts (with refusals) and as many benign "
+                               "requests (with answers) from the alignment data's sources")
+    rho_loss_margin: float = _f(default=0.1, **COUNT, doc="nats of validation loss above SFT's a chosen rho may add")
+    rho_hs_margin: float = _f(default=5.0, **COUNT, doc="points of validation HS above SFT's a chosen rho may add")
+    rho_refusal_margin: float = _f(default=5.0, **COUNT, doc="points of benign refusal above SFT's a chosen rho may add")
     # extraction (05-07)
     embedding_model: str = _f()
     extraction_targets: dict[str, str] = _f(doc="target model -> the post-training set it is searched against")
@@ -254,6 +268,9 @@ class Profile:
         if DOSE_SET in self.extraction_targets.values() and self.dose_set_size is None:
             raise ConfigError(f"{self.source}: extraction_targets map doses to {DOSE_SET!r} but dose_set_size is not "
                               "set: give the number of alignment samples the doses are post-trained on")
+        if self.rho_candidates and 0 not in self.rho_candidates:
+            raise ConfigError(f"{self.source}: rho_candidates={list(self.rho_candidates)} lacks 0: add 0 (SFT), the "
+                              "reference every margin of the rho rule is measured from")
         if (self.replicate_seeds or self.baselines) and self.replicate_ratio not in self.harmful_ratios:
             raise ConfigError(f"{self.source}: replicate_ratio={self.replicate_ratio!r} must be one of harmful_ratios "
                               f"{self.harmful_ratios} when replicate_seeds or baselines are set: add it to harmful_ratios")

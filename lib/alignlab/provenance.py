@@ -1,9 +1,10 @@
 """Which run made each claim, so that one study can be rerun without the other.
 
 A cold cpu run of both studies takes longer than one sitting, so ``alignlab.claims`` builds each
-part of the ledger (the Vaccine claims, the drift claim, the extraction claims) from its notebooks'
-results when they are present, and otherwise keeps that part from the previous ledger, but only
-if the part's fingerprint is unchanged. The fingerprint hashes what the part's numbers depend on:
+part of the ledger (the Vaccine claims, the drift claim, the extraction and RL claims, and those of
+the second target, ``make extras``) from its notebooks' results when they are present, and
+otherwise keeps that part from the previous ledger, but only if the part's fingerprint is
+unchanged. The fingerprint hashes what the part's numbers depend on:
 
 - the source of the modules its stages' cache keys hash (each stage's ``CODE``), the judges and
   their labels, and the statistics and scoring it is computed with;
@@ -42,7 +43,7 @@ def parts() -> dict[str, dict]:
     from alignlab import evaluation
     from alignlab.extraction import rl
     from alignlab.extraction import stages as extraction
-    from alignlab.vaccine import stages as vaccine
+    from alignlab.vaccine import rho_choice, stages as vaccine
 
     analysis = ("stats", "scoring", "data") + _judge_modules()
     vaccine_code = _stage_code(vaccine.CODE) + evaluation.CODE + analysis
@@ -52,6 +53,8 @@ def parts() -> dict[str, dict]:
                     "sections": vaccine_sections},
         "drift": {"notebooks": ("01_align", "02_attack", "04_drift"), "code": vaccine_code,
                   "sections": vaccine_sections},
+        "extras": {"notebooks": ("09_grid",), "code": vaccine_code + rho_choice.CODE,
+                   "sections": (*vaccine_sections, "extras")},
         "extraction": {"notebooks": ("01_align", "05_sample", "06_match", "07_distill"),
                        "code": (_stage_code(extraction.CODE) + evaluation.CODE + analysis
                                 + ("extraction.stages", "extraction.calibration", "extraction.dose", "extraction.ability")),

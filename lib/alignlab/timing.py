@@ -24,6 +24,7 @@ import pandas as pd
 from alignlab import paths
 from alignlab.cache import TIMING, read_json, write_json
 from alignlab.profile import load_profile
+from alignlab.report import read_readme_block
 
 # plan.py stage family -> (cache stage, its variant or None: the method of an alignment, the
 # prompts of an evaluation; the notebook that computes it in a cold `make reproduce`). A family
@@ -45,7 +46,13 @@ FAMILIES = {
     "distill: task accuracy": ("task_accuracy", None, "07_distill"),
     "rl: grpo": ("rl", None, "08_rl"),
     "rl: sampling": ("rl_samples", None, "08_rl"),
+    "extras: align": ("align", "vaccine", "09_grid"),
+    "extras: attack": ("attack", None, "09_grid"),
+    "extras: evaluate": ("evaluate", "harmful and task", "09_grid"),
+    "extras: rho validation": ("rho_validation", None, "09_grid"),
 }
+# The second target's notebooks (`make extras`): timed apart from `make reproduce`.
+EXTRAS = ("09_grid",)
 # Notebook 01 aligns each method's first run; the other run seeds are aligned by notebook 02's attacks.
 FIRST_RUN_ONLY = {"align: sft", "align: vaccine"}
 # The share of every core a stage's process must get to count as timed without contention.
@@ -158,6 +165,70 @@ def write(profile: str) -> dict:
            "total_minutes": _finite(table["cold_minutes"].sum(skipna=False))}
     write_json(paths.RESULTS / profile / "stage_times.json", out)
     return out
+
+
+
+def readme_table(profile: str) -> str:
+    """Per notebook: the wall time of its last run (papermill records it in each executed notebook;
+    a stage found in the cache is not recomputed), and the cold compute of the stages the notebook
+    computes from an empty cache, summed from measured stage times (``results/<profile>/stage_times.json``,
+    :mod:`alignlab.timing`). A notebook this run did not execute shows its published copy's time
+    (``docs/notebooks/``), and where this cache holds no complete measurement of its stages, the
+    cold compute README showed before; both are marked as from an earlier run."""
+    cold = read_json(paths.RESULTS / profile / "stage_times.json") or {"by_notebook": {}, "unmeasured": []}
+    earlier = _earlier_cold_minutes()
+
+    def minutes(value):
+        return "not measured" if value is None else f"{value:.1f}"
+
+    executed = {nb.stem: nb for nb in (paths.RESULTS / profile).glob("[0-9][0-9]_*.ipynb")}
+    published = {nb.stem: nb for nb in (paths.ROOT / "docs" / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    rows = ["| notebook | last run (min) | cold: its stages' compute (min) |", "|---|---|---|"]
+    extra_rows = []
+    total_run = total_cold = 0.0
+    for name in sorted(executed.keys() | (published.keys() if load_profile(profile).publish else set())):
+        source = executed.get(name) or published[name]
+        seconds = json.loads(source.read_text())["metadata"].get("papermill", {}).get("duration") or 0.0
+        run_cell = f"{seconds / 60:.1f}" + ("" if name in executed else " (earlier run)")
+        if name not in cold["by_notebook"]:
+            stages, cold_minutes = "none", 0.0
+        elif cold["by_notebook"][name] is not None:
+            stages, cold_minutes = minutes(cold["by_notebook"][name]), cold["by_notebook"][name]
+        elif name in earlier:
+            stages, cold_minutes = f"{earlier[name]:.1f} (earlier run)", earlier[name]
+        else:
+            stages, cold_minutes = "not measured", math.nan
+        if name in EXTRAS:  # the second target is timed apart from make reproduce
+            extra_rows.append(f"| {name} (`make extras`) | {run_cell} | {stages} |")
+            continue
+        total_run, total_cold = total_run + seconds, total_cold + cold_minutes
+        rows.append(f"| {name} | {run_cell} | {stages} |")
+    rows.append(f"| **all (`make reproduce`)** | **{total_run / 60:.1f}** | "
+                f"**{minutes(None if math.isnan(total_cold) else total_cold)}** |")
+    rows += extra_rows
+    unmeasured = [s for s in cold["unmeasured"] if not _measured_earlier(s, cold, earlier)]
+    if unmeasured:
+        rows += ["", f"Stages without a clean measurement yet: {', '.join(unmeasured)}."]
+    return "\n".join(rows)
+
+
+def _earlier_cold_minutes() -> dict[str, float]:
+    """notebook -> the cold minutes README's timing table showed (only measured values)."""
+    out = {}
+    for line in (read_readme_block("timing") or "").splitlines():
+        cells = [c.strip().strip("*") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0][:2].isdigit():
+            try:
+                out[cells[0].split()[0]] = float(cells[2].split()[0])
+            except ValueError:
+                pass  # "none", "not measured"
+    return out
+
+
+def _measured_earlier(stage: str, cold: dict, earlier: dict) -> bool:
+    """A stage family unmeasured in this cache whose notebook's cold compute the earlier table holds."""
+    notebooks = {row["notebook"] for row in cold.get("rows", []) if row["stage"] == stage}
+    return bool(notebooks) and notebooks <= set(earlier)
 
 
 if __name__ == "__main__":

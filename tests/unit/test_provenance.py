@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alignlab import claims, paths, provenance
+from alignlab import claims, paths, provenance, timing
 from alignlab.profile import load_profile
 
 pytestmark = pytest.mark.unit
@@ -80,7 +80,24 @@ def test_the_timing_table_marks_what_an_earlier_run_measured(tmp_path, monkeypat
     (executed / "stage_times.json").write_text(json.dumps(
         {"by_notebook": {"01_align": None, "05_sample": 30.0}, "unmeasured": ["align: vaccine"], "total_minutes": None,
          "rows": [{"notebook": "01_align", "stage": "align: vaccine"}]}))
-    table = claims.timing_table("cpu")
+    table = timing.readme_table("cpu")
     assert "| 01_align | 1.0 (earlier run) | 13.3 (earlier run) |" in table
-    assert "| 05_sample | 2.0 | 30.0 |" in table and "| **all** | **3.0** | **43.3** |" in table
+    assert "| 05_sample | 2.0 | 30.0 |" in table and "| **all (`make reproduce`)** | **3.0** | **43.3** |" in table
     assert "without a clean measurement" not in table
+
+
+def test_the_timing_table_shows_the_second_target_apart_from_the_main_total(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(paths, "ROOT", tmp_path)
+    executed = tmp_path / "results" / "cpu"
+    executed.mkdir(parents=True)
+    (tmp_path / "docs" / "notebooks").mkdir(parents=True)
+    (tmp_path / "README.md").write_text("")
+    for name, seconds in (("05_sample", 120), ("09_grid", 600)):
+        (executed / f"{name}.ipynb").write_text(json.dumps({"metadata": {"papermill": {"duration": seconds}}}))
+    (executed / "stage_times.json").write_text(json.dumps({"by_notebook": {"05_sample": 30.0, "09_grid": 70.0},
+                                                           "unmeasured": [], "rows": []}))
+    table = timing.readme_table("cpu").splitlines()
+    assert table[-2:] == ["| **all (`make reproduce`)** | **2.0** | **30.0** |", "| 09_grid (`make extras`) | 10.0 | 70.0 |"]
+    (tmp_path / "README.md").write_text("<!-- timing:begin -->\n" + "\n".join(table) + "\n<!-- timing:end -->\n")
+    assert timing._earlier_cold_minutes() == {"05_sample": 30.0, "09_grid": 70.0}

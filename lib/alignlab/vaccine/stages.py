@@ -168,6 +168,23 @@ def evaluations(run: Run) -> list[dict]:
     return out
 
 
+def paper_grid_runs(p: Profile) -> list[tuple[str, float, int]]:
+    """(method, harmful ratio, run seed) of notebook 09's grid (``make extras``): each of
+    ``grid_methods`` at each of ``grid_ratios``, with the first run seed. Cells the main study also
+    runs (the replicated ratio's first run, the manipulation check's SFT runs) share its cache."""
+    return [(method, ratio, p.seeds[0]) for method in p.grid_methods for ratio in p.grid_ratios]
+
+
+def paper_grid(run: Run) -> list[dict]:
+    """Every evaluation of :func:`paper_grid_runs`, as :func:`evaluations` lists them."""
+    out = []
+    for method, ratio, seed in paper_grid_runs(run.profile):
+        adapter = attack(run, method, ratio, seed)["adapter"]
+        out.append({"method": method, "harmful_ratio": ratio, "seed": seed,
+                    "result": evaluate(run, aligned_model(run, method, seed=seed), adapter)})
+    return out
+
+
 def scored_evaluations(evaluated: list[dict], judges: dict) -> pd.DataFrame:
     """:func:`evaluations` scored by each judge: one row per model with HS per judge, FA and flags."""
     return pd.DataFrame([{"method": e["method"], "harmful_ratio": e["harmful_ratio"], "seed": e["seed"],
