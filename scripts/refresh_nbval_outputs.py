@@ -1,7 +1,7 @@
 """Store the smoke run's outputs of the cells marked ``# NBVAL_CHECK_OUTPUT`` in notebooks/, the
 reference `make test` compares with (after a change that moves a summary on purpose).
 
-    make reproduce PROFILE=smoke && .venv/bin/python scripts/refresh_nbval_outputs.py
+    make reproduce extras PROFILE=smoke && .venv/bin/python scripts/refresh_nbval_outputs.py
 """
 import argparse
 from pathlib import Path

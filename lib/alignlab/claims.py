@@ -44,7 +44,10 @@ RULES = (
     "when it lies outside; on task accuracy only where post-training raises it (SFT over base), else **not testable**. "
     "The RL arm's check: a run trained here must raise its reward (last third of its steps against the first, Welch "
     "interval above 0), else its extraction row reads **not testable**; that row is **reproduced** when the interval "
-    "of the rate difference lies above 0, **not reproduced** when below."
+    "of the rate difference lies above 0, **not reproduced** when below. The second target (`make extras`, part "
+    "*extras*): rho is chosen on held-out alignment data by the rule its row states (a design check: it agrees with "
+    "the profile's rho or says which it picks), and the grid's cells, one run each after the grid's own manipulation "
+    "check, are **descriptive**."
 )
 
 

@@ -12,8 +12,9 @@ train what is missing, under the same rule.)
 
 align, attack: data-parallel training (below). evaluate: the answers of notebooks 03-04, each
 process answering a share of the prompt batches. sample: the generations of notebook 05, each
-process sampling a share of the batches. Only the main process writes a stage, and what it writes
-is what one process would write (alignlab.shards).
+process sampling a share of the batches. extras: the alignments, attacks and evaluations of
+notebook 09 (``make extras``). Only the main process writes a stage, and what it writes is what
+one process would write (alignlab.shards).
 
 A profile's ``batch_size`` / ``finetune_batch_size`` is the global batch: each of N processes
 takes 1/N of it, and the Vaccine perturbation is normalised over the global batch, so the
@@ -28,7 +29,7 @@ from alignlab.shards import processes
 from alignlab.vaccine import stages
 
 STAGES = {"align": stages.align_stages, "attack": stages.attack_stages, "evaluate": stages.evaluate_stages,
-          "sample": extraction_stages.sample_stages}
+          "sample": extraction_stages.sample_stages, "extras": stages.extras_stages}
 
 
 def main(argv=None):

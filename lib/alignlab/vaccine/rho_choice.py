@@ -97,21 +97,15 @@ def measure(run: Run, aligned: str) -> dict:
     return result
 
 
-def aligned_at(run: Run, rho: float) -> str:
-    """The first run seed's model aligned at ``rho`` (rho 0: SFT)."""
-    from alignlab.vaccine import stages
-
-    return stages.aligned_model(run, "sft" if rho == 0 else "vaccine", rho=rho, seed=run.profile.seeds[0])
-
-
 def candidate_table(run: Run, judge) -> pd.DataFrame:
     """One row per candidate rho: the validation loss (harmful and benign samples pooled, and each
     apart), HS under ``judge`` and benign refusal, in %, with the counts they rest on."""
     from alignlab.judges import RefusalKeywordJudge
+    from alignlab.vaccine.stages import rho_candidate_models
 
     rows = []
-    for rho in run.profile.rho_candidates:
-        m = measure(run, aligned_at(run, rho))
+    for rho, model in rho_candidate_models(run).items():
+        m = measure(run, model)
         harmful, benign = m["harmful"], m["benign"]
         flags = judge([h["prompt"] for h in harmful], [h["answer"] for h in harmful])
         refused = [RefusalKeywordJudge().refuses(b["answer"]) for b in benign]

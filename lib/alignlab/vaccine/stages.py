@@ -185,6 +185,18 @@ def paper_grid(run: Run) -> list[dict]:
     return out
 
 
+def rho_candidate_models(run: Run) -> dict[float, str]:
+    """rho -> the first run seed's model aligned at it (rho 0: SFT), for notebook 09's choice of rho."""
+    first = run.profile.seeds[0]
+    return {rho: aligned_model(run, "sft" if rho == 0 else "vaccine", rho=rho, seed=first)
+            for rho in run.profile.rho_candidates}
+
+
+def extras_stages(run: Run) -> list:
+    """Every model notebook 09 trains and every evaluation it reads (``alignlab.train extras``)."""
+    return list(rho_candidate_models(run).values()) + [e["result"] for e in paper_grid(run)]
+
+
 def scored_evaluations(evaluated: list[dict], judges: dict) -> pd.DataFrame:
     """:func:`evaluations` scored by each judge: one row per model with HS per judge, FA and flags."""
     return pd.DataFrame([{"method": e["method"], "harmful_ratio": e["harmful_ratio"], "seed": e["seed"],
