@@ -1,8 +1,9 @@
 """The Vaccine study's stages, each cached under ``.cache/alignlab/<profile>/<stage>/<key>``.
 
 One home per sweep: :func:`attack_grid` (method x harmful ratio x seed), :func:`rho_sweep`,
-:func:`evaluations` and :func:`hs_table` are the only places those grids and tables are written;
-notebooks 01-04, ``alignlab.train`` and ``alignlab.claims`` call them.
+:func:`evaluations`, :func:`hs_table` and, for ``make extras``, :func:`paper_grid` and
+:func:`rho_candidate_models` are the only places those grids and tables are written; notebooks
+01-04 and 09, ``alignlab.train`` and ``alignlab.claims`` call them.
 
 A stage's key hashes every value that changes its result and the source of the code it runs
 (:data:`CODE`), so an edit to the Vaccine trainer recomputes the Vaccine alignment and what
