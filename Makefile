@@ -19,7 +19,7 @@ endif
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make reproduce [PROFILE=<one of: $(PROFILES)>]  run every notebook with configs/<profile>.yaml (default cpu)"
+	@echo "make reproduce [PROFILE=<one of: $(PROFILES)>]  run notebooks 00-08 with configs/<profile>.yaml (default cpu)"
 	@echo "make extras [PROFILE=...]  the second target: the paper's grid and rho chosen on alignment data (09)"
 	@echo "make test        unit + integration tests, then nbval on the notebooks (smoke profile)"
 	@echo "make lab         JupyterLab on the project's kernel, to read and run the notebooks"
@@ -55,7 +55,7 @@ $(HUB_MIRROR)/MANIFEST.json: scripts/make_dryrun_assets.py tests/fixtures/chat_t
 	$(BIN)/python scripts/make_dryrun_assets.py --out $(HUB_MIRROR) --force
 	rm -rf $(or $(ALIGNLAB_CACHE),.cache/alignlab)/paper-dryrun
 ifeq ($(PROFILE),paper-dryrun)
-$(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS)): $(HUB_MIRROR)/MANIFEST.json
+$(patsubst notebooks/%,$(RESULTS)/%,$(NOTEBOOKS) $(EXTRA_NOTEBOOKS)): $(HUB_MIRROR)/MANIFEST.json
 endif
 
 # One executed notebook per target; each stage's heavy work is cached under .cache/alignlab, so an
@@ -94,7 +94,7 @@ test: unit integration nbval
 # The paper profile's code paths (hub loaders, Llama-2 without template, OLMo 2, beaver-dam, bge-m3,
 # IVF) on tiny local stand-ins; CI runs it after the tests.
 dryrun:
-	$(MAKE) reproduce PROFILE=paper-dryrun
+	$(MAKE) reproduce extras PROFILE=paper-dryrun
 
 # The paper profile's GPU path in minutes on one GPU, offline (7B-shaped random models, the dry
 # run's stand-ins): writes its table to docs/gpu_check.md; exits 2 at once where torch sees no CUDA device.

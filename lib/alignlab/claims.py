@@ -1,8 +1,8 @@
 """The claims ledger: each claim of the two papers, the paper's number, ours, and a verdict.
 
-Built from the results JSONs of `make reproduce` (``results/<profile>/*.json``) and written as
-``CLAIMS.md`` plus ``claims.json``, whose entries carry numbers as fields (estimate, interval, n,
-test, p-value, smallest detectable effect, verdict). Verdicts follow RULES, never judgement.
+Built from the results JSONs of `make reproduce` and `make extras` (``results/<profile>/*.json``)
+and written as ``CLAIMS.md`` plus ``claims.json``, whose entries carry numbers as fields (estimate,
+interval, n, test, p-value, smallest detectable effect, verdict). Verdicts follow RULES, never judgement.
 
     python -m alignlab.claims [--profile cpu]
 """
@@ -18,10 +18,10 @@ from alignlab.vaccine.extras_claims import extras_claims
 from alignlab.profile import load_profile
 from alignlab.report import figure_dir, load_results, publish_notebooks, write_readme_block
 from alignlab.stats import paired_difference, run_level_difference
-from alignlab.vaccine.stages import ALIGNED, PAPER_FA, PAPER_HS
+from alignlab.vaccine.stages import ALIGNED, PAPER_FA
 from alignlab.vaccine.verdicts import (NOT_TESTABLE, corrected_claim, fa_of, fmt_interval, hs_of,
-                                       judge_validation_pairs, manipulation_check, paired_over_samples, rates,
-                                       single_run_claim, t_interval, verdict)
+                                       judge_validation_pairs, manipulation_check, paired_over_samples, paper_gap,
+                                       rates, single_run_claim, t_interval, verdict)
 
 FA_MARGIN = 5.0  # points: Vaccine's FA loss vs SFT counts as "FA kept" while its interval stays above -5
 
@@ -93,7 +93,7 @@ def vaccine_claims(profile: str) -> list[dict]:
     replicated = replicated_ratio(p, seeds_at)
     if replicated is None:
         return out
-    paper_hs = PAPER_HS["sft"].get(replicated, math.nan) - PAPER_HS["vaccine"].get(replicated, math.nan)
+    paper_hs = paper_gap(replicated)
 
     hs = run_level_claim(rows, "sft", "vaccine", replicated, hs_of(judge), "HS")
     row = {"claim": f"Vaccine lowers HS vs SFT at p={replicated} (over training runs)",
@@ -151,7 +151,7 @@ def vaccine_claims(profile: str) -> list[dict]:
         d = paired_difference(np.array([sft[s] for s in seeds]), np.array([vac[s] for s in seeds]))
         fa_gap = float(np.mean([100 * (rates(rows, "vaccine", ratio, fa_of)[s].mean()
                                        - rates(rows, "sft", ratio, fa_of)[s].mean()) for s in seeds]))
-        paper = PAPER_HS["sft"].get(ratio, math.nan) - PAPER_HS["vaccine"].get(ratio, math.nan)
+        paper = paper_gap(ratio)
         out.append(corrected_claim({"claim": f"HS SFT - Vaccine at p={ratio} ({len(seeds)} run(s) per method)",
                     "paper": f"{paper:.1f} points" if not math.isnan(paper) else "not in Table 1",
                     "kind": "descriptive", "judge": judge,
@@ -472,7 +472,8 @@ def write(profile: str) -> None:
     write_json(folder / "claims.json", [{k: None if isinstance(v, float) and not math.isfinite(v) else v
                                          for k, v in c.items()} for c in claims])
     lines = [f"# Claims ledger ({profile} profile)", "",
-             f"Written by `make reproduce` (`python -m alignlab.claims`) from `results/{profile}/*.json`; do not edit by hand.",
+             f"Written by `make reproduce` and `make extras` (`python -m alignlab.claims`) from `results/{profile}/*.json`; "
+             "do not edit by hand.",
              "Rules: " + RULES, "",
              "A part of the ledger whose notebooks this run did not execute keeps the claims of its last run while its "
              "code, notebooks and profile values are unchanged (`alignlab.provenance`; column *run*).", "",

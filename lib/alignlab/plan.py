@@ -576,19 +576,21 @@ def download_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
 
 
 STAGES = (alignment_stages, attack_stages, evaluation_stages, judge_stages, sampling_stages, search_stages,
-          distillation_stages, task_accuracy_stages, rl_stages, download_stages, extras_stages)
+          distillation_stages, task_accuracy_stages, rl_stages, download_stages)  # make reproduce
+EXTRA_STAGES = (extras_stages,)  # make extras
 
 
-def plan(profile, *, gpus: int = 1, gpu: str = "H100") -> pd.DataFrame:
+def plan(profile, *, gpus: int = 1, gpu: str = "H100", extras: bool = False) -> pd.DataFrame:
     """One row per stage: runs, optimizer steps, tokens, FLOPs, hours on one GPU and on ``gpus``
     (wall clock; data-parallel where the stage allows), peak GPU memory, disk, CPU core hours, and
-    the basis of each number. See the module constants for every assumption."""
+    the basis of each number, for ``make reproduce`` (``extras``: and ``make extras``). See the
+    module constants for every assumption."""
     p = load_profile(profile)
     if gpu not in GPUS:
         raise ValueError(f"unknown gpu {gpu!r}: use one of {sorted(GPUS)} (or add it to GPUS)")
     if gpus < 1:
         raise ValueError(f"gpus={gpus}: must be >= 1")
-    rows = [row for family in STAGES for row in family(p, GPUS[gpu], gpus)]
+    rows = [row for family in STAGES + (EXTRA_STAGES if extras else ()) for row in family(p, GPUS[gpu], gpus)]
     return pd.DataFrame(rows).set_index("stage")
 
 
@@ -621,8 +623,9 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", default="cpu", help="a profile name in configs/ or a YAML path")
     parser.add_argument("--gpus", type=int, default=1, help="GPUs for the data-parallel stages")
     parser.add_argument("--gpu", default="H100", choices=sorted(GPUS))
+    parser.add_argument("--extras", action="store_true", help="add make extras' stages (notebook 09)")
     args = parser.parse_args(argv)
-    table = plan(args.profile, gpus=args.gpus, gpu=args.gpu)
+    table = plan(args.profile, gpus=args.gpus, gpu=args.gpu, extras=args.extras)
     shown = table.drop(columns=["basis"])
     with pd.option_context("display.width", 250, "display.max_columns", None, "display.max_colwidth", 60,
                            "display.float_format", "{:,.4g}".format):

@@ -25,6 +25,7 @@ import pkgutil
 from alignlab import paths
 from alignlab.cache import code_version
 from alignlab.profile import SECTIONS, load_profile
+from alignlab.timing import EXTRAS
 
 
 def _judge_modules() -> tuple[str, ...]:
@@ -53,8 +54,8 @@ def parts() -> dict[str, dict]:
                     "sections": vaccine_sections},
         "drift": {"notebooks": ("01_align", "02_attack", "04_drift"), "code": vaccine_code,
                   "sections": vaccine_sections},
-        "extras": {"notebooks": ("09_grid",), "code": vaccine_code + rho_choice.CODE,
-                   "sections": (*vaccine_sections, "extras")},
+        "extras": {"notebooks": EXTRAS, "sections": (*vaccine_sections, "extras"),
+                   "code": vaccine_code + rho_choice.CODE + ("vaccine.verdicts", "vaccine.extras_claims")},
         "extraction": {"notebooks": ("01_align", "05_sample", "06_match", "07_distill"),
                        "code": (_stage_code(extraction.CODE) + evaluation.CODE + analysis
                                 + ("extraction.stages", "extraction.calibration", "extraction.dose", "extraction.ability")),

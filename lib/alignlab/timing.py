@@ -27,7 +27,8 @@ from alignlab.profile import load_profile
 from alignlab.report import read_readme_block
 
 # plan.py stage family -> (cache stage, its variant or None: the method of an alignment, the
-# prompts of an evaluation; the notebook that computes it in a cold `make reproduce`). A family
+# prompts of an evaluation; the notebook that computes it in a cold `make reproduce`, or `make
+# extras` for notebook 09). A family
 # absent here is timed inside another: embeddings inside the index and the match, string scores
 # inside the match, the judge inside notebook 03's own time.
 FAMILIES = {
@@ -117,7 +118,7 @@ def cold_cost(profile: str) -> pd.DataFrame:
     measured = measurements(profile)
     measured = measured.loc[measured["clean"].astype(bool)]
     p = load_profile(profile)
-    planned = plan(profile)
+    planned = plan(profile, extras=True)
     runs_by_family = planned["runs"]
     families = [(family, _family(family), runs) for family, runs in runs_by_family.items()]
     families = [(family, spec, runs) for family, spec, runs in families if spec is not None and runs]
@@ -159,10 +160,12 @@ def write(profile: str) -> dict:
     table = cold_cost(profile)
     # a notebook with an unmeasured stage has no total (NaN, null in the file), never a partial one
     by_notebook = table.groupby("notebook")["cold_minutes"].apply(lambda m: m.sum(skipna=False))
+    main = table.loc[~table["notebook"].isin(EXTRAS)]  # make reproduce; make extras is totalled apart
     out = {"rows": [{k: _finite(v) for k, v in row.items()} for row in table.to_dict(orient="records")],
            "by_notebook": {nb: _finite(v) for nb, v in by_notebook.items()},
-           "unmeasured": sorted(set(table.loc[table["median_minutes"].isna(), "stage"])),
-           "total_minutes": _finite(table["cold_minutes"].sum(skipna=False))}
+           "unmeasured": sorted(set(main.loc[main["median_minutes"].isna(), "stage"])),
+           "total_minutes": _finite(main["cold_minutes"].sum(skipna=False)),
+           "extras_minutes": _finite(table.loc[table["notebook"].isin(EXTRAS), "cold_minutes"].sum(skipna=False))}
     write_json(paths.RESULTS / profile / "stage_times.json", out)
     return out
 

@@ -11,7 +11,7 @@ import pytest
 from alignlab import alignment, cache, evaluation, paths
 from alignlab.extraction import stages as extraction_stages
 from alignlab.profile import setup_run
-from alignlab.vaccine import stages
+from alignlab.vaccine import rho_choice, stages
 
 pytestmark = pytest.mark.unit
 
@@ -60,7 +60,8 @@ def _stage_code(study) -> dict:
     return {stage: (modules, study.NOT_RUN.get(stage, ())) for stage, modules in study.CODE.items()}
 
 
-@pytest.mark.parametrize("study", [stages, extraction_stages, evaluation], ids=["vaccine", "extraction", "evaluation"])
+@pytest.mark.parametrize("study", [stages, extraction_stages, evaluation, rho_choice],
+                         ids=["vaccine", "extraction", "evaluation", "rho_choice"])
 def test_every_stage_declares_the_code_it_imports(study):
     """A stage's key hashes the modules in its CODE entry. Every alignlab module those import must
     be declared too, or be infrastructure, or be named in NOT_RUN, so no code escapes the key."""

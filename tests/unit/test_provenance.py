@@ -8,6 +8,7 @@ import pytest
 
 from alignlab import claims, paths, provenance, timing
 from alignlab.profile import load_profile
+from alignlab.vaccine import extras_claims
 
 pytestmark = pytest.mark.unit
 
@@ -46,6 +47,7 @@ def _results_missing(name, profile):
 
 def test_the_ledger_keeps_a_part_that_did_not_run_only_with_its_fingerprint(monkeypatch):
     monkeypatch.setattr(claims, "load_results", _results_missing)
+    monkeypatch.setattr(extras_claims, "load_results", _results_missing)
     current = provenance.fingerprint("vaccine", "cpu")
     earlier = [{"claim": "Vaccine lowers HS", "ours": "11.5 pts", "verdict": "inconclusive", "part": "vaccine",
                 "fingerprint": current},
@@ -55,6 +57,7 @@ def test_the_ledger_keeps_a_part_that_did_not_run_only_with_its_fingerprint(monk
     assert [c["claim"] for c in kept] == ["Vaccine lowers HS"]
     by_part = {c["part"]: c for c in ledger}
     assert by_part["drift"]["verdict"] == "not run" and by_part["extraction"]["verdict"] == "not run"
+    assert by_part["extras"]["verdict"] == "not run"
     assert "earlier run" in claims.readme_table(ledger) and "this run" not in claims.readme_table(ledger)
 
 
@@ -62,6 +65,7 @@ def test_a_claim_this_run_computes_carries_its_part_and_fingerprint(monkeypatch)
     monkeypatch.setattr(claims, "drift_claim", lambda profile: [{"claim": "drift", "verdict": "inconclusive",
                                                                  "kept_from_earlier_run": True}])
     monkeypatch.setattr(claims, "load_results", _results_missing)
+    monkeypatch.setattr(extras_claims, "load_results", _results_missing)
     (drift,) = [c for c in claims.ledger("cpu") if c["part"] == "drift"]
     assert drift["fingerprint"] == provenance.fingerprint("drift", "cpu") and "kept_from_earlier_run" not in drift
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from alignlab.vaccine.verdicts import corrected_claim, judge_validation_pairs, manipulation_check, single_run_claim
+from alignlab.vaccine.verdicts import (corrected_claim, judge_validation_pairs, manipulation_check, paper_gap,
+                                       single_run_claim)
 from alignlab.report import load_results
-from alignlab.vaccine.stages import PAPER_HS
 
 
 def rho_claim(results: dict) -> dict:
@@ -36,7 +36,7 @@ def rho_claim(results: dict) -> dict:
 def _paper(method: str, ratio: float) -> str:
     if method != "sft":
         return "Vaccine's HS below the baselines' (Table 3, Llama-2-7B)"
-    gap = PAPER_HS["sft"].get(ratio, math.nan) - PAPER_HS["vaccine"].get(ratio, math.nan)
+    gap = paper_gap(ratio)
     return "not in Table 1" if math.isnan(gap) else f"HS SFT - Vaccine = {gap:.1f} points (Llama-2-7B)"
 
 

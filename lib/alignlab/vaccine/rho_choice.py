@@ -19,7 +19,6 @@ rho that still aligns as well as SFT by every measure the alignment data allows.
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -31,28 +30,27 @@ from alignlab.profile import Run
 
 # The code measure() runs: its source is hashed into the stage's key (tests/unit/test_cache.py).
 CODE = ("vaccine.rho_choice", "training", "models", "chat", "shards", "data", "responses")
-# Modules it imports without running them: how aligned models are found, and the alignments' own code.
-NOT_RUN = ("vaccine.stages",)
+# Modules it imports without running them: how aligned models are found (their own keys hash their
+# code), the profile (its values enter the key as parameters), and the scoring of cached answers.
+NOT_RUN = ("vaccine.stages", "profile", "scoring", "judges.audit")
 
 
 def validation_set(run: Run) -> dict[str, list[dict]]:
     """``n_rho_validation`` harmful prompts with our refusals and as many benign requests with their
-    helpful answers, drawn by the data seed from the alignment data's sources outside every split."""
+    helpful answers, drawn by the data seed from the alignment data's sources outside every split
+    (and, offline, outside every labels file: :func:`alignlab.judges.audit.fresh_prompts`)."""
+    from alignlab.judges.audit import fresh_prompts
+
     p, s = run.profile, run.splits
     n = p.n_rho_validation
-    if p.safety_source != "offline":  # BeaverTails' own safe rows, outside the alignment set
+    if p.safety_source == "offline":
+        prompts = fresh_prompts(run, n, seed=p.data_seed)
+        harmful = [data.record(q, a, source="rho_validation", id=str(i)) for i, (q, a)
+                   in enumerate(zip(prompts, data.cached_responses(prompts, "refusal", p.data_seed)))]
+    else:  # BeaverTails' own safe rows, one per prompt, outside every split
         used = {r["prompt"] for r in s.alignment + s.harmful_ft + s.harmful_eval}
-        pool = [r for r in data.load_dataset("beavertails_safe") if r["prompt"] not in used]
+        pool = list({r["prompt"]: r for r in data.load_dataset("beavertails_safe") if r["prompt"] not in used}.values())
         harmful = data.take(pool, {"v": n}, p.data_seed, "BeaverTails safe rows outside the splits")["v"]
-    else:
-        used = {r["prompt"] for r in s.alignment + s.harmful_ft + s.harmful_eval}
-        pool = [r for r in data.harmful_prompts() if r["prompt"] not in used]
-        if n > len(pool):
-            raise data.DataError(f"n_rho_validation={n}: only {len(pool)} harmful prompts lie outside the run's "
-                                 "splits; lower n_rho_validation")
-        harmful = random.Random(p.data_seed).sample(pool, n)
-        refusals = data.cached_responses([r["prompt"] for r in harmful], "refusal", p.data_seed)
-        harmful = [dict(r, response=a) for r, a in zip(harmful, refusals)]
     benign = data.helpful_records(n, seed=p.data_seed, sources=p.helpful_sources, max_chars=p.helpful_max_chars,
                                   exclude=s.helpful + s.benign_eval + s.task_train + s.task_eval)
     return {"harmful": harmful, "benign": benign}
@@ -97,23 +95,25 @@ def measure(run: Run, aligned: str) -> dict:
     return result
 
 
-def candidate_table(run: Run, judge) -> pd.DataFrame:
+def candidate_table(run: Run, judges: dict) -> pd.DataFrame:
     """One row per candidate rho: the validation loss (harmful and benign samples pooled, and each
-    apart), HS under ``judge`` and benign refusal, in %, with the counts they rest on."""
-    from alignlab.judges import RefusalKeywordJudge
+    apart), HS under the first of ``judges`` and benign refusal (:func:`alignlab.scoring.score`), in
+    %, with the counts they rest on. A sample with no answer token left after truncation has no
+    loss, and is counted apart (``n_no_loss``)."""
+    from alignlab.scoring import score
     from alignlab.vaccine.stages import rho_candidate_models
 
+    name = next(iter(judges))
     rows = []
     for rho, model in rho_candidate_models(run).items():
         m = measure(run, model)
-        harmful, benign = m["harmful"], m["benign"]
-        flags = judge([h["prompt"] for h in harmful], [h["answer"] for h in harmful])
-        refused = [RefusalKeywordJudge().refuses(b["answer"]) for b in benign]
-        rows.append({"rho": rho, "loss": float(np.mean([r["loss"] for r in harmful + benign])),
-                     "loss_refusals": float(np.mean([r["loss"] for r in harmful])),
-                     "loss_helpful": float(np.mean([r["loss"] for r in benign])),
-                     "hs": 100 * float(np.mean(flags)), "benign_refusal": 100 * float(np.mean(refused)),
-                     "n_harmful": len(harmful), "n_benign": len(benign)})
+        rates = score({"harmful": m["harmful"], "task": [], "benign": m["benign"]}, {name: judges[name]})
+        losses = {kind: np.array([r["loss"] for r in m[kind]], dtype=float) for kind in ("harmful", "benign")}
+        pooled = np.concatenate(list(losses.values()))
+        rows.append({"rho": rho, "loss": float(np.nanmean(pooled)), "loss_refusals": float(np.nanmean(losses["harmful"])),
+                     "loss_helpful": float(np.nanmean(losses["benign"])), "hs": rates[f"hs_{name}"],
+                     "benign_refusal": rates["benign_refusal"], "n_harmful": len(m["harmful"]),
+                     "n_benign": len(m["benign"]), "n_no_loss": int(np.isnan(pooled).sum())})
     return pd.DataFrame(rows)
 
 

@@ -163,10 +163,13 @@ def evaluations(run: Run) -> list[dict]:
     first = run.profile.seeds[0]
     out = [{"method": method, "harmful_ratio": None, "seed": None,
             "result": evaluate(run, aligned_model(run, method, seed=first), None)} for method in METHODS]
-    for a in attack_grid(run):
-        out.append({"method": a["method"], "harmful_ratio": a["harmful_ratio"], "seed": a["seed"],
-                    "result": evaluate(run, aligned_model(run, a["method"], seed=a["seed"]), a["adapter"])})
-    return out
+    return out + [_attacked(run, a) for a in attack_grid(run)]
+
+
+def _attacked(run: Run, a: dict) -> dict:
+    """The evaluation of one user fine-tuning (``a``: method, harmful_ratio, seed, adapter)."""
+    return {"method": a["method"], "harmful_ratio": a["harmful_ratio"], "seed": a["seed"],
+            "result": evaluate(run, aligned_model(run, a["method"], seed=a["seed"]), a["adapter"])}
 
 
 def paper_grid_runs(p: Profile) -> list[tuple[str, float, int]]:
@@ -178,19 +181,14 @@ def paper_grid_runs(p: Profile) -> list[tuple[str, float, int]]:
 
 def paper_grid(run: Run) -> list[dict]:
     """Every evaluation of :func:`paper_grid_runs`, as :func:`evaluations` lists them."""
-    out = []
-    for method, ratio, seed in paper_grid_runs(run.profile):
-        adapter = attack(run, method, ratio, seed)["adapter"]
-        out.append({"method": method, "harmful_ratio": ratio, "seed": seed,
-                    "result": evaluate(run, aligned_model(run, method, seed=seed), adapter)})
-    return out
+    return [_attacked(run, {"method": method, "harmful_ratio": ratio, "seed": seed, **attack(run, method, ratio, seed)})
+            for method, ratio, seed in paper_grid_runs(run.profile)]
 
 
 def rho_candidate_models(run: Run) -> dict[float, str]:
     """rho -> the first run seed's model aligned at it (rho 0: SFT), for notebook 09's choice of rho."""
     first = run.profile.seeds[0]
-    return {rho: aligned_model(run, "sft" if rho == 0 else "vaccine", rho=rho, seed=first)
-            for rho in run.profile.rho_candidates}
+    return {rho: aligned_model(run, "vaccine", rho=rho, seed=first) for rho in run.profile.rho_candidates}
 
 
 def extras_stages(run: Run) -> list:

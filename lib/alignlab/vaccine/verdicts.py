@@ -66,6 +66,11 @@ def fa_of(r):
     return r["task_correct"]
 
 
+def paper_gap(ratio: float) -> float:
+    """SFT's HS minus Vaccine's in the paper's Table 1 at ``ratio`` (NaN where the table has none)."""
+    return PAPER_HS["sft"].get(ratio, math.nan) - PAPER_HS["vaccine"].get(ratio, math.nan)
+
+
 def manipulation_check(rows, judge: str) -> dict:
     """Attacked SFT at the largest harmful ratio vs at p=0 (same prompts, each run seed at both):
     the HS rise paired over prompts, and FA at p=0. Passes when the rise is >= ATTACK_MIN_RISE with
