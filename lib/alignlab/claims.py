@@ -424,8 +424,10 @@ def ledger(profile: str, previous: list[dict] = ()) -> list[dict]:
             claims += provenance.stamp(build(profile), part, profile)
         except FileNotFoundError as missing:
             earlier = provenance.kept(part, profile, list(previous))
+            # the missing file named as under the repository, wherever ALIGNLAB_RESULTS puts the results
+            said = str(missing).replace(str(paths.RESULTS), "results").replace(f"{paths.ROOT}/", "")
             claims += earlier or [{"claim": build.__name__.replace("_", " "), "paper": "", "part": part,
-                                   "ours": str(missing).replace(f"{paths.ROOT}/", ""), "verdict": "not run"}]
+                                   "ours": said, "verdict": "not run"}]
     for claim in claims:
         claim["profile"] = profile
     return claims

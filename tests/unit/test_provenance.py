@@ -105,3 +105,15 @@ def test_the_timing_table_shows_the_second_target_apart_from_the_main_total(tmp_
     assert table[-2:] == ["| **all (`make reproduce`)** | **2.0** | **30.0** |", "| 09_grid (`make extras`) | 10.0 | 70.0 |"]
     (tmp_path / "README.md").write_text("<!-- timing:begin -->\n" + "\n".join(table) + "\n<!-- timing:end -->\n")
     assert timing._earlier_cold_minutes() == {"05_sample": 30.0, "09_grid": 70.0}
+
+
+def test_a_part_not_run_names_its_missing_results_wherever_they_live(monkeypatch, tmp_path):
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "elsewhere")
+
+    def missing(name, profile):
+        raise FileNotFoundError(f"{paths.RESULTS / profile / name}.json does not exist")
+
+    monkeypatch.setattr(claims, "load_results", missing)
+    monkeypatch.setattr(extras_claims, "load_results", missing)
+    (extras,) = [c for c in claims.ledger("smoke") if c["part"] == "extras"]
+    assert extras["verdict"] == "not run" and extras["ours"] == "results/smoke/09_grid.json does not exist"
