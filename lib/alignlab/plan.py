@@ -535,8 +535,9 @@ def extras_stages(p: Profile, gpu: Gpu, gpus: int) -> list[dict]:
     """``make extras`` (notebook 09), beyond what ``make reproduce`` already trains: the candidate rhos'
     alignments, the grid cells outside the main grid, and each candidate's validation answers."""
     rhos = [r for r in dict.fromkeys(p.rho_candidates) if r not in (0, p.rho, *p.rhos)]
+    main = set(grid_runs(p))
     cells = [run for run in dict.fromkeys((m, r, p.seeds[0]) for m in p.grid_methods for r in p.grid_ratios)
-             if run not in grid_runs(p)]
+             if run not in main]
     n = p.n_rho_validation
     validation = _generation("extras: rho validation", gpu, model_id=p.model, runs=len(p.rho_candidates),
                              prefill=len(p.rho_candidates) * 2 * n * (PROMPT_TOKENS + p.max_length),
