@@ -132,7 +132,7 @@ class Profile:
     drift_every: int = _f(**POSITIVE)
     n_drift: int = _f(**POSITIVE)
     # evaluation (03)
-    judge: str = _f(choices=("compliance", "refusal-keywords", "beaver-dam"))
+    judge: str = _f(choices=("learned", "compliance", "refusal-keywords", "beaver-dam"))
     max_new_tokens: int = _f(**POSITIVE)
     task_max_new_tokens: int = _f(**POSITIVE)
     eval_batch_size: int = _f(default=64, **POSITIVE, doc="prompts per batch of greedy generation in evaluation")

@@ -6,8 +6,8 @@ import pytest
 
 from alignlab import judges as J
 from alignlab.judges import (
-    BeaverDamJudge, ComplianceJudge, Judge, RefusalKeywordJudge, check_pairs, harmful_score, judge_set, load_judge,
-    make_judge,
+    BeaverDamJudge, ComplianceJudge, Judge, LearnedJudge, RefusalKeywordJudge, check_pairs, harmful_score, judge_set,
+    load_judge, make_judge,
 )
 from alignlab.judges.base import REFUSAL_PHRASES
 
@@ -68,7 +68,8 @@ def test_make_judge():
 def test_make_judge_compliance_and_load_judge_by_profile():
     judge = make_judge("compliance")
     assert isinstance(judge, ComplianceJudge) and isinstance(judge, Judge) and judge.name == "compliance"
-    assert isinstance(load_judge("cpu"), ComplianceJudge)  # configs/cpu.yaml: judge: compliance
+    assert isinstance(load_judge("smoke"), ComplianceJudge)  # configs/smoke.yaml: no judge to train
+    assert isinstance(load_judge("cpu"), LearnedJudge)  # configs/cpu.yaml: trained on first use, not here
 
 
 # -- beaver-dam wrapper on a tiny random classifier -------------------------------------------------
@@ -207,6 +208,7 @@ def test_judge_set_puts_the_profiles_judge_first():
 
     from alignlab.profile import load_profile
 
-    assert list(judge_set("cpu")) == ["compliance", "refusal-keywords"]
+    assert list(judge_set("smoke")) == ["compliance", "refusal-keywords"]
+    assert list(judge_set("cpu")) == ["learned", "compliance", "refusal-keywords"]  # the rules stay a column
     keywords_first = dataclasses.replace(load_profile("cpu"), judge="refusal-keywords")
     assert list(judge_set(keywords_first)) == ["refusal-keywords", "compliance"]  # the verdicts' judge leads
