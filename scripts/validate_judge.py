@@ -22,7 +22,7 @@ def report(name: str, cv: bool) -> dict:
     judges = {name: make_judge(name)}
     out = {}
     for label, path in (("real test (rounds 7-8, held out by prompt)", audit.REAL_TEST),
-                        ("real dev (rounds 1-6)", audit.REAL_DEV)):
+                        ("real dev (rounds 1-6: development, in-sample)", audit.REAL_DEV)):
         pairs = audit.validation_pairs(judges, path)[name]  # the judge runs once per label set
         out[label] = {**audit.agreement(pairs["labels"], pairs["flags"]), **judge_error(pairs["flags"], pairs["labels"])}
     if cv:
