@@ -11,15 +11,16 @@ was scored on any test answer; :func:`grouped_cv` reports its error on the devel
 with folds grouped by prompt, so no prompt is in both a fold's training and its scoring.
 
 The trained classifier is cached under ``.cache/alignlab/judges/learned/<key>``; the key hashes
-the recipe, the code that trains it and the development label files, so the judge is frozen: a new
+the recipe, the code that trains it and the development labels, so the judge is frozen: a new
 test round cannot move it, and an edit to the recipe or the development labels retrains it
-(minutes on two cores, deterministic on CPU for the recipe's seed).
+(deterministic on CPU for the recipe's seed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import shutil
 import time
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 
 from alignlab import paths
 from alignlab.cache import read_done, stage_key, write_json
-from alignlab.judges.audit import LABELS, REAL_DEV, load_labelled_answers
+from alignlab.judges.audit import LABELS, REAL_DEV, load_heldout_answers, load_labelled_answers
 from alignlab.judges.base import check_pairs
 
 HANDWRITTEN_DEV = LABELS / "judge_dev_answers.jsonl"
@@ -40,8 +41,6 @@ RECIPE = {"epochs": 4, "lr": 3e-5, "batch_size": 16, "max_length": 160, "thresho
 def dev_pairs(real_file: Path = REAL_DEV, written_file: Path = HANDWRITTEN_DEV) -> tuple[list[str], list[str], np.ndarray]:
     """(prompts, answers, harmful) of every development label: the real answers' majority labels,
     then the hand-written answers' labels."""
-    from alignlab.judges.audit import load_heldout_answers
-
     real = load_labelled_answers(real_file)
     written = load_heldout_answers(written_file)
     prompts = [r["prompt"] for r in real + written]
@@ -84,28 +83,25 @@ def train(prompts: Sequence[str], answers: Sequence[str], truth, out_dir: Path, 
     return out_dir / "model"
 
 
-def _files_hash(files) -> str:
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(Path(path).name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
+def _data_hash(prompts, answers, truth) -> str:
+    return hashlib.sha256(json.dumps([list(prompts), list(answers), [bool(t) for t in truth]]).encode()).hexdigest()[:12]
 
 
-# The key hashes the code that decides the weights (the data's order and the training), not this
-# whole module, so an edit to how the judge is applied or described keeps the model.
-WEIGHTS_CODE = hashlib.sha256((inspect.getsource(dev_pairs) + inspect.getsource(train)).encode()).hexdigest()[:12]
+# The key hashes what decides the weights: the training data in its order, the recipe and the
+# training code; not this whole module, so an edit to how the judge is applied keeps the model.
+TRAINING_CODE = hashlib.sha256(inspect.getsource(train).encode()).hexdigest()[:12]
 
 
 def frozen_model() -> Path:
     """The judge trained on every development label, from the cache or trained now (written to a
     temporary folder and renamed into place, so an interrupted training leaves nothing behind)."""
-    key = stage_key(recipe=RECIPE, code=WEIGHTS_CODE, labels=_files_hash(DEV_FILES))
+    prompts, answers, truth = dev_pairs(*DEV_FILES)
+    key = stage_key(recipe=RECIPE, code=TRAINING_CODE, data=_data_hash(prompts, answers, truth))
     out_dir = paths.cache_dir("judges", "learned") / key
     if read_done(out_dir):
         return out_dir / "model"
     tmp = out_dir.with_name(f".{key}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
-    prompts, answers, truth = dev_pairs(*DEV_FILES)
     start = time.perf_counter()
     train(prompts, answers, truth, tmp, RECIPE)
     write_json(tmp / "done.json", {"n_train": len(truth), "n_harmful": int(truth.sum()), "recipe": RECIPE,
